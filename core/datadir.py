@@ -1,0 +1,62 @@
+"""The data dir of embedded mode: checked before start-up, created after the checks pass."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+from core.crypto import write_private_file
+
+
+class DataDirError(Exception):
+    """The data dir cannot be used; the message says why and what to do."""
+
+
+def check_data_dir() -> None:
+    """Raise DataDirError if the data dir (or the folder that would hold it) is unusable.
+
+    Writes nothing: a failed start must leave the data dir as it was.
+    """
+    data_dir = Path(settings.DATA_DIR)
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise DataDirError(f"{data_dir} is not a directory; set OPENCLAW_DATA_DIR to a folder")
+        if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
+            raise DataDirError(
+                f"the data dir {data_dir} is not readable and writable by this user; "
+                "fix its permissions (chmod 700) or set OPENCLAW_DATA_DIR"
+            )
+        for name in ("secret_key", "encryption.key", "gateway.sqlite3"):
+            path = data_dir / name
+            if path.exists() and not os.access(path, os.R_OK):
+                raise DataDirError(f"{path} is not readable by this user; fix its permissions")
+        return
+    parent = data_dir.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataDirError(
+            f"cannot create the data dir {data_dir}: {parent} is not writable; "
+            "set OPENCLAW_DATA_DIR to a writable folder"
+        )
+
+
+def bootstrap_data_dir() -> bool:
+    """Create the data dir (mode 700) and persist the secret key; return True if new.
+
+    In team mode nothing is written: every secret comes from the environment.
+    """
+    if settings.TEAM_MODE:
+        return False
+    check_data_dir()
+    data_dir = Path(settings.DATA_DIR)
+    created = not data_dir.exists()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if settings.SECRET_KEY_GENERATED and not Path(settings.SECRET_KEY_FILE).exists():
+        try:
+            write_private_file(Path(settings.SECRET_KEY_FILE), settings.SECRET_KEY + "\n")
+        except FileExistsError:
+            pass  # another process won the race; its key is read on the next start
+    return created

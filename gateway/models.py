@@ -1,0 +1,86 @@
+"""Gateway-level records: cluster worker nodes and operator tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from core.models import BaseModel
+from gateway.scopes import ALL_SCOPES, invalid_scopes
+
+NODE_STALE_AFTER = timedelta(seconds=90)
+
+
+class NodeQuerySet(models.QuerySet["Node"]):
+    def alive(self, now: timezone.datetime | None = None) -> NodeQuerySet:
+        now = now or timezone.now()
+        return self.filter(last_heartbeat_at__gte=now - NODE_STALE_AFTER)
+
+
+class Node(BaseModel):
+    """A worker node of the cluster, known by its heartbeats."""
+
+    node_id = models.CharField(max_length=128, unique=True)
+    display_name = models.CharField(max_length=200, blank=True, default="")
+    platform = models.CharField(max_length=64, blank=True, default="")
+    version = models.CharField(max_length=64, blank=True, default="")
+    skills = models.JSONField(default=list, blank=True)
+    capacity = models.PositiveIntegerField(default=1)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = NodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["node_id"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.node_id
+
+    @property
+    def is_alive(self) -> bool:
+        return bool(
+            self.last_heartbeat_at and timezone.now() - self.last_heartbeat_at < NODE_STALE_AFTER
+        )
+
+
+class GatewayTokenQuerySet(models.QuerySet["GatewayToken"]):
+    def active(self) -> GatewayTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class GatewayToken(BaseModel):
+    """An operator token for the WebSocket and HTTP gateway. Only its sha256 is kept."""
+
+    class Source(models.TextChoices):
+        GENERATED = "generated", "generated"
+        ENVIRONMENT = "environment", "OPENCLAW_GATEWAY_TOKEN"
+
+    name = models.CharField(max_length=100, default="operator")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # First characters, to tell tokens apart in the admin without revealing them.
+    prefix = models.CharField(max_length=8, editable=False)
+    scopes = models.JSONField(default=list)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.GENERATED)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GatewayTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(token_hash=""), name="gatewaytoken_hash_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def clean(self) -> None:
+        if not isinstance(self.scopes, list) or invalid_scopes(self.scopes):
+            raise ValidationError(
+                {"scopes": f"Use a JSON list of scopes from: {', '.join(ALL_SCOPES)}."}
+            )

@@ -1,0 +1,40 @@
+#!/usr/bin/env python
+"""Django's command-line utility, with one-line errors for bad configuration."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openclaw_site.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018  (import settings now to report errors plainly)
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command not in {"gateway", "help", "--help", "-h", "version", "--version", ""}:
+        # The gateway command creates the data dir itself once its start-up checks pass;
+        # every other command (migrate, createsuperuser, ...) needs it to exist.
+        from core.datadir import DataDirError, bootstrap_data_dir
+
+        try:
+            bootstrap_data_dir()
+        except DataDirError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            sys.exit(2)
+
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()
