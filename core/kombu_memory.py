@@ -17,6 +17,8 @@ from typing import Any
 from kombu.transport import memory
 
 _published = threading.Event()
+# Set at shutdown: the draining worker returns at once instead of at its poll timeout.
+_interrupt = threading.Event()
 
 
 class Channel(memory.Channel):  # type: ignore[misc]
@@ -49,5 +51,14 @@ class Transport(memory.Transport):  # type: ignore[misc]
                     _published.wait(min(interval, remaining))
                 else:
                     _published.wait(interval)
+                if _interrupt.is_set():
+                    _interrupt.clear()
+                    raise socket.timeout()
             else:
                 return
+
+
+def wake_all() -> None:
+    """Make a worker blocked in ``drain_events`` return now (used at shutdown)."""
+    _interrupt.set()
+    _published.set()

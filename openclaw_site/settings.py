@@ -35,11 +35,21 @@ DATA_DIR = Path(env_str("OPENCLAW_DATA_DIR", "~/.openclaw-django")).expanduser()
 SECRET_KEY_FILE = DATA_DIR / "secret_key"
 ENCRYPTION_KEY_FILE = DATA_DIR / "encryption.key"
 GATEWAY_TOKEN_FILE = DATA_DIR / "gateway-token"
+if DATA_DIR.exists() and not DATA_DIR.is_dir():
+    raise ImproperlyConfigured(
+        f"OPENCLAW_DATA_DIR={DATA_DIR} is not a directory; set OPENCLAW_DATA_DIR to a folder"
+    )
 WORKSPACES_DIR = DATA_DIR / "workspaces"
 
 # --- mode ---------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "").strip()
 DATABASE_URL = env_str("DATABASE_URL", "").strip()
+if REDIS_URL and urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(
+        f"REDIS_URL has scheme {urlsplit(REDIS_URL).scheme or '(none)'!r}; "
+        "use redis://host:6379/0 (or rediss:// for TLS)"
+    )
+
 DEPLOYMENT = env_choice(
     "OPENCLAW_DEPLOYMENT", "team" if REDIS_URL else "embedded", ("embedded", "team")
 )
@@ -211,12 +221,6 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channel layer ------------------------------------------------------------------
-if REDIS_URL and urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
-    raise ImproperlyConfigured(
-        f"REDIS_URL has scheme {urlsplit(REDIS_URL).scheme or '(none)'!r}; "
-        "use redis://host:6379/0 (or rediss:// for TLS)"
-    )
-
 if REDIS_URL:
     CHANNEL_LAYERS: dict[str, Any] = {
         "default": {
@@ -282,7 +286,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Set only where collectstatic runs (the Docker image); otherwise files come from the apps.
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", "").strip() or None
 # Serve straight from the apps' static folders: no collectstatic step on a Pi.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -310,7 +315,7 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
-        "kombu": {"level": "WARNING"},
+        "kombu": {"level": "ERROR"},
         "uvicorn.access": {"level": "WARNING"},
         "uvicorn.error": {"level": "WARNING"},
     },

@@ -1,0 +1,60 @@
+"""Shared fixtures: fast hashing, isolated data dirs, the services gate, personas."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def _fast_test_settings(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture
+def data_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """A fresh data dir for tests that create files in it."""
+    path = tmp_path / "data"
+    settings.DATA_DIR = path
+    settings.SECRET_KEY_FILE = path / "secret_key"
+    settings.ENCRYPTION_KEY_FILE = path / "encryption.key"
+    settings.GATEWAY_TOKEN_FILE = path / "gateway-token"
+    settings.WORKSPACES_DIR = path / "workspaces"
+    yield path
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, str]:
+    """PostgreSQL and Redis URLs for tests marked ``services``.
+
+    Without them the test skips with one line, unless REQUIRE_SERVICES=1 (CI), where
+    their absence is a failure.
+    """
+    missing = [
+        name
+        for name, (host, port) in {"PostgreSQL": ("127.0.0.1", 5432), "Redis": ("127.0.0.1", 6379)}.items()
+        if not _reachable(host, port)
+    ]
+    if missing:
+        reason = f"{' and '.join(missing)} not reachable on 127.0.0.1"
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+        pytest.skip(f"{reason}; set REQUIRE_SERVICES=1 to make this a failure")
+    return {"DATABASE_URL": POSTGRES_URL, "REDIS_URL": REDIS_TEST_URL}

@@ -1,0 +1,305 @@
+"""``manage.py gateway``: HTTP and WebSocket on one port, plus (embedded) Celery.
+
+Start-up checks run first and write nothing: bad settings, an unusable data dir, an
+unreachable database or Redis, a taken port or a weak token stop start-up with one line
+on stderr and exit code 2. Then the data dir is created, migrations applied, agent
+``main`` and an operator token ensured, and work whose lease expired re-driven.
+SIGTERM/SIGINT close sockets (1012), stop the worker and beat, and exit within 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Generator
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+logger = logging.getLogger(__name__)
+
+EXIT_CONFIG_ERROR = 2
+BIND_HOSTS = {"loopback": "127.0.0.1", "lan": "0.0.0.0"}  # noqa: S104  (lan means all interfaces)
+
+
+class StartupError(Exception):
+    """A start-up check failed; the message is the one line the operator sees."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_is_strong(token: str) -> bool:
+    return len(token) >= settings.GATEWAY_MIN_TOKEN_LENGTH and len(set(token)) >= 8
+
+
+class Command(BaseCommand):
+    help = "Run the gateway: HTTP + WebSocket on one port (and Celery in embedded mode)."
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=None, help="port (default 18789)")
+        parser.add_argument(
+            "--bind",
+            choices=["loopback", "lan", "custom"],
+            default=None,
+            help="loopback (127.0.0.1, default), lan (0.0.0.0) or custom (--host)",
+        )
+        parser.add_argument("--host", default=None, help="address to bind with --bind custom")
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="embedded mode: do not run the in-process Celery worker and beat",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            host, port = self._resolve_address(options)
+            sock = self._preflight(host, port)
+        except StartupError as exc:
+            self.stderr.write(f"error: {exc}")
+            sys.exit(EXIT_CONFIG_ERROR)
+        started = time.monotonic()
+        self._bootstrap()
+        embedded = not settings.REDIS_URL and not options["no_worker"]
+        self._serve(sock, host, port, embedded=embedded, started=started)
+
+    # --- start-up checks (write nothing) ------------------------------------------
+    def _resolve_address(self, options: dict[str, Any]) -> tuple[str, int]:
+        port = options["port"] if options["port"] is not None else settings.GATEWAY_PORT
+        if not 1 <= port <= 65535:
+            raise StartupError(f"--port {port} is out of range; use 1-65535")
+        bind = options["bind"] or settings.GATEWAY_BIND
+        if bind == "custom":
+            host = (options["host"] or settings.GATEWAY_CUSTOM_HOST).strip()
+            if not host:
+                raise StartupError(
+                    "--bind custom needs an address: add --host 192.168.1.10 "
+                    "(or set OPENCLAW_GATEWAY_CUSTOM_HOST)"
+                )
+        else:
+            if options["host"]:
+                raise StartupError("--host only applies with --bind custom")
+            host = BIND_HOSTS[bind]
+        return host, port
+
+    def _preflight(self, host: str, port: int) -> socket.socket:
+        if not _is_loopback(host):
+            if settings.GATEWAY_TOKEN and not _token_is_strong(settings.GATEWAY_TOKEN):
+                raise StartupError(
+                    f"refusing to bind {host} with a weak OPENCLAW_GATEWAY_TOKEN: use at least "
+                    f"{settings.GATEWAY_MIN_TOKEN_LENGTH} random characters (`openssl rand -hex 24`)"
+                )
+            if not settings.ALLOWED_HOSTS_FROM_ENV:
+                # Reached by address from the LAN; the token guards every door anyway.
+                settings.ALLOWED_HOSTS = ["*"]
+        elif settings.GATEWAY_TOKEN and len(settings.GATEWAY_TOKEN) < 8:
+            raise StartupError(
+                "OPENCLAW_GATEWAY_TOKEN is shorter than 8 characters; use a long random value"
+            )
+        if not settings.TEAM_MODE:
+            from core.datadir import DataDirError, check_data_dir  # noqa: PLC0415
+
+            try:
+                check_data_dir()
+            except DataDirError as exc:
+                raise StartupError(str(exc)) from None
+        self._check_database()
+        if settings.REDIS_URL:
+            self._check_redis()
+        return self._bind(host, port)
+
+    def _check_database(self) -> None:
+        db = settings.DATABASES["default"]
+        if db["ENGINE"] == "django.db.backends.sqlite3":
+            return  # a file in the checked data dir; connecting would create it
+        from django.db import OperationalError, connection  # noqa: PLC0415
+
+        try:
+            connection.ensure_connection()
+        except OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StartupError(
+                f"cannot connect to the database in DATABASE_URL "
+                f"({db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db.get('NAME')}): "
+                f"{reason}; check the URL and that PostgreSQL is running"
+            ) from None
+        finally:
+            connection.close()
+
+    def _check_redis(self) -> None:
+        import redis  # noqa: PLC0415
+
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
+        )
+        try:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise StartupError(
+                f"cannot reach Redis at REDIS_URL: {exc}; check the URL and that Redis is running"
+            ) from None
+        finally:
+            client.close()
+
+    def _bind(self, host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == 98:  # EADDRINUSE
+                raise StartupError(
+                    f"port {port} on {host} is already in use (another gateway running?); "
+                    "stop it or choose another port with --port"
+                ) from None
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        return sock
+
+    # --- first run and recovery ----------------------------------------------------
+    def _bootstrap(self) -> None:
+        from django.core.management import call_command  # noqa: PLC0415
+        from django.db import DEFAULT_DB_ALIAS, connections  # noqa: PLC0415
+        from django.db.migrations.executor import MigrationExecutor  # noqa: PLC0415
+
+        from core.datadir import bootstrap_data_dir  # noqa: PLC0415
+        from core.leases import work_recover  # noqa: PLC0415
+        from gateway.services import gateway_bootstrap  # noqa: PLC0415
+
+        new_dir = bootstrap_data_dir()
+        if new_dir:
+            self.stdout.write(f"Created the data dir {settings.DATA_DIR}")
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            self.stdout.write("Applying database migrations…")
+            call_command("migrate", interactive=False, verbosity=0)
+        result = gateway_bootstrap()
+        if result.agent_created:
+            self.stdout.write("Created agent 'main'")
+        if result.new_token:
+            where = f" and kept in {result.token_file} (mode 600)" if result.token_file else ""
+            self.stdout.write(
+                "\nGateway token (shown once; only its hash is in the database"
+                f"{where}):\n\n    {result.new_token}\n\n"
+                "Use it with OpenClaw's clients: --token <token>, or "
+                "OPENCLAW_GATEWAY_TOKEN=<token>.\n"
+            )
+        elif result.token_source == "environment":
+            self.stdout.write("Gateway token: from OPENCLAW_GATEWAY_TOKEN")
+        elif result.token_file is not None:
+            self.stdout.write(f"Gateway token: stored in {result.token_file}")
+        else:
+            self.stdout.write(
+                "Gateway token: issued earlier (only its hash is stored); "
+                "`manage.py gateway_token create` makes a new one"
+            )
+        report = work_recover(include_waiting=True)
+        if report.total:
+            self.stdout.write(
+                f"Recovered work: released {report.released}, re-enqueued {report.enqueued}"
+            )
+
+    # --- serving -------------------------------------------------------------------
+    def _serve(
+        self, sock: socket.socket, host: str, port: int, *, embedded: bool, started: float
+    ) -> None:
+        import uvicorn  # noqa: PLC0415
+
+        from gateway.embedded import EmbeddedCelery  # noqa: PLC0415
+        from openclaw_site.asgi import application  # noqa: PLC0415
+
+        config = uvicorn.Config(
+            application,
+            lifespan="off",
+            http="httptools",
+            ws="websockets-sansio",
+            ws_max_size=25 * 1024 * 1024,
+            ws_ping_interval=None,  # the protocol's own tick events keep sockets alive
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = GatewayServer(config)
+        celery = EmbeddedCelery(
+            concurrency=settings.EMBEDDED_WORKER_THREADS,
+            hostname=f"gateway-{os.getpid()}@{socket.gethostname()}",
+        )
+
+        def on_started() -> None:
+            mode = "team" if settings.TEAM_MODE else "embedded"
+            self.stdout.write(
+                f"Gateway listening on http://{host}:{port} (ws://{host}:{port}/) "
+                f"in {mode} mode, ready in {time.monotonic() - started:.2f}s"
+            )
+            self.stdout.flush()
+            if embedded:
+                celery.start()
+
+        server.on_started = on_started
+        asyncio.run(server.serve(sockets=[sock]))
+        shutdown_started = time.monotonic()
+        if embedded:
+            celery.stop(timeout=max(0.5, settings.SHUTDOWN_TIMEOUT_SECONDS - 2.5))
+        self.stdout.write(f"Gateway stopped in {time.monotonic() - shutdown_started:.2f}s")
+
+
+class GatewayServer:
+    """uvicorn's server, with our start hook and signal handling.
+
+    uvicorn re-raises a captured SIGTERM after serving, which would kill the process
+    before the Celery worker is stopped; here the signal only starts the shutdown.
+    """
+
+    def __new__(cls, config: Any) -> Any:
+        import uvicorn  # noqa: PLC0415
+
+        class _Server(uvicorn.Server):  # type: ignore[misc]
+            on_started: Any = None
+
+            @contextlib.contextmanager
+            def capture_signals(self) -> Generator[None, None, None]:
+                if threading.current_thread() is not threading.main_thread():
+                    yield
+                    return
+                handled = (signal.SIGINT, signal.SIGTERM)
+                original = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+                try:
+                    yield
+                finally:
+                    for sig, handler in original.items():
+                        signal.signal(sig, handler)
+
+            def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+                if self.should_exit:
+                    self.force_exit = True
+                self.should_exit = True
+
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=sockets)
+                if self.started and self.on_started is not None:
+                    self.on_started()
+
+        return _Server(config)
