@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ def _fast_test_settings(settings: Any) -> None:
 
 
 @pytest.fixture
-def data_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
+def data_dir(settings: Any, tmp_path: Path) -> Path:
     """A fresh data dir for tests that create files in it."""
     path = tmp_path / "data"
     settings.DATA_DIR = path
@@ -29,7 +28,7 @@ def data_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
     settings.ENCRYPTION_KEY_FILE = path / "encryption.key"
     settings.GATEWAY_TOKEN_FILE = path / "gateway-token"
     settings.WORKSPACES_DIR = path / "workspaces"
-    yield path
+    return path
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -49,7 +48,10 @@ def services() -> dict[str, str]:
     """
     missing = [
         name
-        for name, (host, port) in {"PostgreSQL": ("127.0.0.1", 5432), "Redis": ("127.0.0.1", 6379)}.items()
+        for name, (host, port) in {
+            "PostgreSQL": ("127.0.0.1", 5432),
+            "Redis": ("127.0.0.1", 6379),
+        }.items()
         if not _reachable(host, port)
     ]
     if missing:

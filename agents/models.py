@@ -48,10 +48,14 @@ class Agent(BaseModel):
     model_fallbacks = models.JSONField(default=list, blank=True)
     # Blank = <data dir>/workspaces/<agent id>.
     workspace = models.CharField(max_length=500, blank=True, default="")
-    tool_profile = models.CharField(max_length=16, choices=ToolProfile.choices, default=ToolProfile.FULL)
+    tool_profile = models.CharField(
+        max_length=16, choices=ToolProfile.choices, default=ToolProfile.FULL
+    )
     tools_allow = models.JSONField(default=list, blank=True)
     tools_deny = models.JSONField(default=list, blank=True)
-    sandbox_mode = models.CharField(max_length=16, choices=SandboxMode.choices, default=SandboxMode.OFF)
+    sandbox_mode = models.CharField(
+        max_length=16, choices=SandboxMode.choices, default=SandboxMode.OFF
+    )
     is_default = models.BooleanField("default agent", default=False)
 
     objects = AgentQuerySet.as_manager()
@@ -283,7 +287,8 @@ class CronJob(PublicIdModel):
             models.CheckConstraint(
                 condition=(
                     (Q(schedule_kind="at") & Q(at__isnull=False))
-                    | (Q(schedule_kind="every") & Q(every_ms__gte=1000))
+                    # every_ms IS NOT NULL: a NULL makes the CHECK unknown, which passes.
+                    | (Q(schedule_kind="every") & Q(every_ms__isnull=False) & Q(every_ms__gte=1000))
                     | (Q(schedule_kind="cron") & ~Q(cron_expr=""))
                 ),
                 name="cronjob_schedule_matches_kind",
@@ -291,9 +296,7 @@ class CronJob(PublicIdModel):
         ]
         indexes = [
             # cron_tick claims due jobs by next_run_at.
-            models.Index(
-                fields=["next_run_at"], condition=Q(enabled=True), name="cronjob_due_idx"
-            ),
+            models.Index(fields=["next_run_at"], condition=Q(enabled=True), name="cronjob_due_idx"),
         ]
 
     def __str__(self) -> str:

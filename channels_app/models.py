@@ -76,7 +76,9 @@ class ChannelAccount(PublicIdModel):
     class Meta:
         ordering = ["kind", "account_id"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "account_id"], name="channelaccount_unique_kind_account"),
+            models.UniqueConstraint(
+                fields=["kind", "account_id"], name="channelaccount_unique_kind_account"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -88,10 +90,14 @@ class ChannelAccount(PublicIdModel):
             if not isinstance(value, list) or not all(
                 isinstance(item, str | int) and str(item).strip() for item in value
             ):
-                raise ValidationError({name: 'Enter a JSON list of sender ids, e.g. ["123456", "@alice"].'})
+                raise ValidationError(
+                    {name: 'Enter a JSON list of sender ids, e.g. ["123456", "@alice"].'}
+                )
         if self.dm_policy == self.DmPolicy.OPEN and "*" not in [str(x) for x in self.allow_from]:
             raise ValidationError(
-                {"allow_from": 'dmPolicy "open" lets anyone talk to the agent; confirm it by adding "*" to allowFrom.'}
+                {
+                    "allow_from": 'dmPolicy "open" lets anyone talk to the agent; confirm it by adding "*" to allowFrom.'
+                }
             )
         if not isinstance(self.credentials, dict):
             raise ValidationError({"credentials": "Credentials cannot be read; re-enter them."})
@@ -128,7 +134,9 @@ class InboundMessage(LeasedWorkModel):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "external_id"], name="inbound_unique_account_external_id"),
+            models.UniqueConstraint(
+                fields=["account", "external_id"], name="inbound_unique_account_external_id"
+            ),
         ]
         indexes = [
             # The sweeper re-drives received rows and processing rows whose lease ran out.

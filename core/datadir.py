@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -55,8 +56,7 @@ def bootstrap_data_dir() -> bool:
     created = not data_dir.exists()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if settings.SECRET_KEY_GENERATED and not Path(settings.SECRET_KEY_FILE).exists():
-        try:
+        # If another process wins the race, its key is the one read on the next start.
+        with contextlib.suppress(FileExistsError):
             write_private_file(Path(settings.SECRET_KEY_FILE), settings.SECRET_KEY + "\n")
-        except FileExistsError:
-            pass  # another process won the race; its key is read on the next start
     return created

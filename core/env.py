@@ -89,7 +89,9 @@ def env_choice(
     return raw
 
 
-def env_list(name: str, default: Sequence[str], *, environ: Mapping[str, str] | None = None) -> list[str]:
+def env_list(
+    name: str, default: Sequence[str], *, environ: Mapping[str, str] | None = None
+) -> list[str]:
     """Return a comma-separated list with blanks dropped."""
     raw = env_str(name, "", environ=environ)
     if raw.strip() == "":

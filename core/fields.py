@@ -34,7 +34,9 @@ class EncryptedTextField(models.TextField[str, str]):
         try:
             return crypto.decrypt(value)
         except crypto.DecryptionError:
-            logger.warning("cannot decrypt %s.%s; keeping ciphertext", self.model.__name__, self.name)
+            logger.warning(
+                "cannot decrypt %s.%s; keeping ciphertext", self.model.__name__, self.name
+            )
             return Undecryptable(value)
 
     def get_prep_value(self, value: Any) -> Any:
@@ -57,7 +59,9 @@ class EncryptedJSONField(models.TextField[dict[str, Any], dict[str, Any]]):
         try:
             decoded: dict[str, Any] = json.loads(crypto.decrypt(value))
         except crypto.DecryptionError:
-            logger.warning("cannot decrypt %s.%s; keeping ciphertext", self.model.__name__, self.name)
+            logger.warning(
+                "cannot decrypt %s.%s; keeping ciphertext", self.model.__name__, self.name
+            )
             return Undecryptable(value)
         return decoded
 

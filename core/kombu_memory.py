@@ -8,7 +8,6 @@ tasks start at once and an idle worker wakes only every ``polling_interval`` sec
 
 from __future__ import annotations
 
-import socket
 import threading
 from queue import Empty
 from time import monotonic
@@ -21,21 +20,25 @@ _published = threading.Event()
 _interrupt = threading.Event()
 
 
-class Channel(memory.Channel):  # type: ignore[misc]
+class Channel(memory.Channel):
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         super()._put(queue, message, **kwargs)
         _published.set()
 
-    def _put_fanout(self, exchange: str, message: Any, routing_key: str, **kwargs: Any) -> None:
+    def _put_fanout(
+        self, exchange: str, message: dict[str, Any], routing_key: str | None = None, **kwargs: Any
+    ) -> None:
         super()._put_fanout(exchange, message, routing_key, **kwargs)
         _published.set()
 
 
-class Transport(memory.Transport):  # type: ignore[misc]
+class Transport(memory.Transport):
     Channel = Channel
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    # The stubs of kombu's base and virtual transports disagree on this signature.
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
         started = monotonic()
+        assert self.cycle is not None
         get = self.cycle.get
         interval = self.polling_interval or 1.0
         while True:
@@ -47,13 +50,13 @@ class Transport(memory.Transport):  # type: ignore[misc]
                 if timeout is not None:
                     remaining = timeout - (monotonic() - started)
                     if remaining <= 0:
-                        raise socket.timeout() from None
+                        raise TimeoutError() from None
                     _published.wait(min(interval, remaining))
                 else:
                     _published.wait(interval)
                 if _interrupt.is_set():
                     _interrupt.clear()
-                    raise socket.timeout()
+                    raise TimeoutError() from None
             else:
                 return
 

@@ -35,6 +35,8 @@ class LeasedWorkModel(PublicIdModel):
     (``core.leases``), so nothing accepted is lost.
     """
 
+    # Each kind of work narrows this with its own choices.
+    status = models.CharField(max_length=16)
     lease_owner = models.CharField(max_length=100, blank=True, default="", editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0, editable=False)

@@ -38,9 +38,9 @@ class EmbeddedCelery:
 
     def _run(self) -> None:
         try:
-            from celery.beat import EmbeddedService  # noqa: PLC0415  (after the port listens)
+            from celery.beat import EmbeddedService
 
-            from openclaw_site.celery import app  # noqa: PLC0415
+            from openclaw_site.celery import app
 
             self.worker = app.WorkController(
                 hostname=self.hostname,
@@ -73,7 +73,7 @@ class EmbeddedCelery:
             self.beat.stop()
         if self.worker is not None:
             if settings.CELERY_BROKER_URL == "memory://":
-                from core import kombu_memory  # noqa: PLC0415
+                from core import kombu_memory
 
                 kombu_memory.wake_all()
             self.worker.stop(in_sighandler=False, exitcode=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -16,7 +16,7 @@ NODE_STALE_AFTER = timedelta(seconds=90)
 
 
 class NodeQuerySet(models.QuerySet["Node"]):
-    def alive(self, now: timezone.datetime | None = None) -> NodeQuerySet:
+    def alive(self, now: datetime | None = None) -> NodeQuerySet:
         now = now or timezone.now()
         return self.filter(last_heartbeat_at__gte=now - NODE_STALE_AFTER)
 

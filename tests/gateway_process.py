@@ -73,7 +73,14 @@ class GatewayProcess:
 
     def start(self, wait: bool = True, timeout: float = 30) -> GatewayProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "manage.py"), "gateway", "--port", str(self.port), *self.args],
+            [
+                sys.executable,
+                str(REPO / "manage.py"),
+                "gateway",
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
             env=self.env,
             cwd=REPO,
             stdout=subprocess.PIPE,

@@ -88,10 +88,16 @@ def test_first_run_bootstraps_and_prints_the_token_once(tmp_path: Path) -> None:
     assert stat.S_IMODE((data / "secret_key").stat().st_mode) == 0o600
     assert "Created agent 'main'" in first_out
 
-    agents = _shell(env, "from agents.models import Agent; print(list(Agent.objects.values_list('slug', 'is_default')))")
+    agents = _shell(
+        env,
+        "from agents.models import Agent; print(list(Agent.objects.values_list('slug', 'is_default')))",
+    )
     assert "('main', True)" in agents
     # The database keeps only the hash.
-    hashes = _shell(env, "from gateway.models import GatewayToken; print(list(GatewayToken.objects.values_list('token_hash', flat=True)))")
+    hashes = _shell(
+        env,
+        "from gateway.models import GatewayToken; print(list(GatewayToken.objects.values_list('token_hash', flat=True)))",
+    )
     assert token not in hashes
 
     with GatewayProcess(env) as gw2:
@@ -109,7 +115,10 @@ def test_token_from_environment_generates_none(tmp_path: Path) -> None:
     assert "from OPENCLAW_GATEWAY_TOKEN" in gw.stdout
     assert "env-token-0123456789abcdefghij" not in gw.stdout + gw.stderr
     assert not (data / "gateway-token").exists()
-    sources = _shell(env, "from gateway.models import GatewayToken; print(list(GatewayToken.objects.values_list('source', flat=True)))")
+    sources = _shell(
+        env,
+        "from gateway.models import GatewayToken; print(list(GatewayToken.objects.values_list('source', flat=True)))",
+    )
     assert sources.strip() == "['environment']"
 
 
@@ -191,7 +200,9 @@ def test_port_in_use_leaves_an_existing_data_dir_untouched(tmp_path: Path) -> No
         ({"LOG_FORMAT": "xml"}, ["LOG_FORMAT"]),
     ],
 )
-def test_bad_environment_is_one_line(tmp_path: Path, extra: dict[str, str], needles: list[str]) -> None:
+def test_bad_environment_is_one_line(
+    tmp_path: Path, extra: dict[str, str], needles: list[str]
+) -> None:
     data = tmp_path / "data"
     result = run_manage("gateway", "--port", str(free_port()), env=child_env(data, **extra))
     _assert_one_line_error(result, *needles)

@@ -115,7 +115,7 @@ class Command(BaseCommand):
                 "OPENCLAW_GATEWAY_TOKEN is shorter than 8 characters; use a long random value"
             )
         if not settings.TEAM_MODE:
-            from core.datadir import DataDirError, check_data_dir  # noqa: PLC0415
+            from core.datadir import DataDirError, check_data_dir
 
             try:
                 check_data_dir()
@@ -130,7 +130,7 @@ class Command(BaseCommand):
         db = settings.DATABASES["default"]
         if db["ENGINE"] == "django.db.backends.sqlite3":
             return  # a file in the checked data dir; connecting would create it
-        from django.db import OperationalError, connection  # noqa: PLC0415
+        from django.db import OperationalError, connection
 
         try:
             connection.ensure_connection()
@@ -145,7 +145,7 @@ class Command(BaseCommand):
             connection.close()
 
     def _check_redis(self) -> None:
-        import redis  # noqa: PLC0415
+        import redis
 
         client = redis.Redis.from_url(
             settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
@@ -179,13 +179,13 @@ class Command(BaseCommand):
 
     # --- first run and recovery ----------------------------------------------------
     def _bootstrap(self) -> None:
-        from django.core.management import call_command  # noqa: PLC0415
-        from django.db import DEFAULT_DB_ALIAS, connections  # noqa: PLC0415
-        from django.db.migrations.executor import MigrationExecutor  # noqa: PLC0415
+        from django.core.management import call_command
+        from django.db import DEFAULT_DB_ALIAS, connections
+        from django.db.migrations.executor import MigrationExecutor
 
-        from core.datadir import bootstrap_data_dir  # noqa: PLC0415
-        from core.leases import work_recover  # noqa: PLC0415
-        from gateway.services import gateway_bootstrap  # noqa: PLC0415
+        from core.datadir import bootstrap_data_dir
+        from core.leases import work_recover
+        from gateway.services import gateway_bootstrap
 
         new_dir = bootstrap_data_dir()
         if new_dir:
@@ -205,7 +205,7 @@ class Command(BaseCommand):
                 "Use it with OpenClaw's clients: --token <token>, or "
                 "OPENCLAW_GATEWAY_TOKEN=<token>.\n"
             )
-        elif result.token_source == "environment":
+        elif result.token_source == "environment":  # noqa: S105  (a label, not a secret)
             self.stdout.write("Gateway token: from OPENCLAW_GATEWAY_TOKEN")
         elif result.token_file is not None:
             self.stdout.write(f"Gateway token: stored in {result.token_file}")
@@ -224,10 +224,10 @@ class Command(BaseCommand):
     def _serve(
         self, sock: socket.socket, host: str, port: int, *, embedded: bool, started: float
     ) -> None:
-        import uvicorn  # noqa: PLC0415
+        import uvicorn
 
-        from gateway.embedded import EmbeddedCelery  # noqa: PLC0415
-        from openclaw_site.asgi import application  # noqa: PLC0415
+        from gateway.embedded import EmbeddedCelery
+        from openclaw_site.asgi import application
 
         config = uvicorn.Config(
             application,
@@ -274,9 +274,9 @@ class GatewayServer:
     """
 
     def __new__(cls, config: Any) -> Any:
-        import uvicorn  # noqa: PLC0415
+        import uvicorn
 
-        class _Server(uvicorn.Server):  # type: ignore[misc]
+        class _Server(uvicorn.Server):
             on_started: Any = None
 
             @contextlib.contextmanager

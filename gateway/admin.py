@@ -1,0 +1,161 @@
+"""Admin for cluster nodes and operator tokens.
+
+A token is created through ``gateway_token_create``: its plaintext is shown once, in the
+message after saving, and only its sha256 is stored. The hash itself is never shown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from typing_extensions import override
+
+from gateway import scopes as gw_scopes
+from gateway.models import GatewayToken, Node
+from gateway.services import gateway_token_create, gateway_token_revoke
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
+
+
+class NodeAdminForm(forms.ModelForm[Node]):
+    class Meta:
+        model = Node
+        fields = ["node_id", "display_name", "platform", "version", "skills", "capacity"]
+        help_texts = {
+            "skills": 'A JSON list of skill names, e.g. ["browser", "exec"]; [] for none.',
+            "capacity": "How many runs this node takes at once.",
+        }
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin[Node]):
+    form = NodeAdminForm
+    list_display = [
+        "node_id",
+        "display_name",
+        "platform",
+        "version",
+        "capacity",
+        "alive",
+        "last_heartbeat_at",
+    ]
+    list_filter = ["platform", "version"]
+    search_fields = ["node_id", "display_name"]
+    readonly_fields = ["last_heartbeat_at", "created_at", "updated_at"]
+
+    @admin.display(boolean=True, description="alive", ordering="last_heartbeat_at")
+    def alive(self, obj: Node) -> bool:
+        return obj.is_alive
+
+
+class GatewayTokenAddForm(forms.ModelForm[GatewayToken]):
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in gw_scopes.ALL_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=[gw_scopes.ADMIN],
+        help_text=f"{gw_scopes.ADMIN} allows everything; the others limit the token.",
+    )
+
+    class Meta:
+        model = GatewayToken
+        fields = ["name", "scopes"]
+        help_texts = {"name": "Who or what uses this token, e.g. laptop-cli."}
+
+
+@admin.register(GatewayToken)
+class GatewayTokenAdmin(admin.ModelAdmin[GatewayToken]):
+    list_display = [
+        "name",
+        "token_prefix",
+        "scope_list",
+        "source",
+        "active",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["source", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    actions = ["revoke"]
+    _change_readonly = [
+        "token_prefix",
+        "scope_list",
+        "source",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+
+    @override
+    def get_fieldsets(self, request: HttpRequest, obj: GatewayToken | None = None) -> _FieldsetSpec:
+        if obj is None:
+            return [(None, {"fields": ["name", "scopes"]})]
+        return [
+            (None, {"fields": ["name", "token_prefix", "scope_list", "source"]}),
+            ("Use", {"fields": ["created_at", "last_used_at", "revoked_at"]}),
+        ]
+
+    @override
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: GatewayToken | None = None
+    ) -> list[str]:
+        return [] if obj is None else list(self._change_readonly)
+
+    @override
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: GatewayToken | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm[GatewayToken]]:
+        if obj is None:
+            kwargs["form"] = GatewayTokenAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    @override
+    def save_model(self, request: HttpRequest, obj: GatewayToken, form: Any, change: Any) -> None:
+        if change:
+            obj.save(update_fields=["name", "updated_at"])
+            return
+        issued = gateway_token_create(name=obj.name, scopes=list(form.cleaned_data["scopes"]))
+        # The admin goes on with `obj` (change log, redirect): make it the saved row.
+        obj.pk = issued.record.pk
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            f"The new token is {issued.token} - copy it now, it is not stored "
+            "and cannot be shown again.",
+            level=messages.WARNING,
+        )
+
+    @admin.display(description="token")
+    def token_prefix(self, obj: GatewayToken) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: GatewayToken) -> str:
+        return ", ".join(obj.scopes)
+
+    @admin.display(boolean=True, description="active", ordering="revoked_at")
+    def active(self, obj: GatewayToken) -> bool:
+        return obj.revoked_at is None
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[GatewayToken]) -> None:
+        done = 0
+        skipped = 0
+        for pk in queryset.values_list("pk", flat=True):
+            if gateway_token_revoke(token_pk=pk):
+                done += 1
+            else:
+                skipped += 1
+        message = f"{done} revoked, {skipped} skipped"
+        if skipped:
+            message += " (already revoked)"
+        self.message_user(request, message, level=messages.WARNING if skipped else messages.SUCCESS)
