@@ -21,10 +21,14 @@ def agent_workspace_path(agent: Agent) -> Path:
 
 @transaction.atomic
 def agent_save(*, agent: Agent) -> Agent:
-    """Validate and save an agent; making it the default demotes the previous default."""
-    agent.full_clean()
+    """Validate and save an agent; making it the default demotes the previous default.
+
+    The demotion comes first so the single-default constraint validates; a validation
+    error rolls it back with the transaction.
+    """
     if agent.is_default:
         Agent.objects.filter(is_default=True).exclude(pk=agent.pk).update(is_default=False)
+    agent.full_clean()
     agent.save()
     return agent
 

@@ -17,7 +17,8 @@ class Undecryptable(str):
     """A stored ciphertext no configured key opens.
 
     It is kept as it is (saving the row writes the same ciphertext back), so a wrong key
-    loses nothing; reading its value as a secret raises ``DecryptionError``.
+    loses nothing; code that needs the secret checks ``isinstance(value, Undecryptable)``
+    and asks the operator to restore the key or re-enter the secret.
     """
 
     __slots__ = ()

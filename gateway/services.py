@@ -84,6 +84,29 @@ class BootstrapResult:
     token_file: Path | None
 
 
+def describe_bootstrap(result: BootstrapResult) -> list[str]:
+    """Return the lines to show an operator after bootstrap (the new token, once)."""
+    lines = ["Created agent 'main'"] if result.agent_created else []
+    if result.new_token:
+        where = f" and kept in {result.token_file} (mode 600)" if result.token_file else ""
+        lines.append(
+            "\nGateway token (shown once; only its hash is in the database"
+            f"{where}):\n\n    {result.new_token}\n\n"
+            "Use it with OpenClaw's clients: --token <token>, or "
+            "OPENCLAW_GATEWAY_TOKEN=<token>.\n"
+        )
+    elif result.token_source == "environment":  # noqa: S105  (a label, not a secret)
+        lines.append("Gateway token: from OPENCLAW_GATEWAY_TOKEN")
+    elif result.token_file is not None:
+        lines.append(f"Gateway token: stored in {result.token_file}")
+    else:
+        lines.append(
+            "Gateway token: issued earlier (only its hash is stored); "
+            "`manage.py gateway_token create` makes a new one"
+        )
+    return lines
+
+
 @transaction.atomic
 def gateway_bootstrap() -> BootstrapResult:
     """Make sure the default agent and an operator token exist (idempotent).

@@ -12,13 +12,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openclaw_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from gateway.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # No AllowedHostsOriginValidator: OpenClaw's CLI and backends send no Origin
+        # header, which it rejects. Browser origins are checked by the gateway consumer
+        # as OpenClaw does (only when an Origin is present or the client is a browser UI).
+        "websocket": URLRouter(websocket_urlpatterns),
     }
 )

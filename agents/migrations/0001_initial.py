@@ -127,7 +127,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['name'],
                 'indexes': [models.Index(condition=models.Q(('enabled', True)), fields=['next_run_at'], name='cronjob_due_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('schedule_kind', 'at'), ('at__isnull', False)), models.Q(('schedule_kind', 'every'), ('every_ms__gte', 1000)), models.Q(('schedule_kind', 'cron'), models.Q(('cron_expr', ''), _negated=True)), _connector='OR'), name='cronjob_schedule_matches_kind')],
+                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('schedule_kind', 'at'), ('at__isnull', False)), models.Q(('schedule_kind', 'every'), ('every_ms__isnull', False), ('every_ms__gte', 1000)), models.Q(('schedule_kind', 'cron'), models.Q(('cron_expr', ''), _negated=True)), _connector='OR'), name='cronjob_schedule_matches_kind')],
             },
         ),
         migrations.CreateModel(

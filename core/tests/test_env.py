@@ -9,9 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from core.env import env_bool, env_choice, env_int, env_list, env_str
 
 
-@pytest.mark.parametrize(
-    "raw", ["1", "true", "True", "TRUE", "yes", "on", "t", "y", " true "]
-)
+@pytest.mark.parametrize("raw", ["1", "true", "True", "TRUE", "yes", "on", "t", "y", " true "])
 def test_env_bool_accepts_true_spellings(raw: str) -> None:
     assert env_bool("FLAG", False, environ={"FLAG": raw}) is True
 
@@ -60,7 +58,9 @@ def test_env_int_rejects_values_below_minimum() -> None:
 
 
 def test_env_int_rejects_values_above_maximum() -> None:
-    with pytest.raises(ImproperlyConfigured, match=r"PORT=70000 is too large; the maximum is 65535"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"PORT=70000 is too large; the maximum is 65535"
+    ):
         env_int("PORT", 1, maximum=65535, environ={"PORT": "70000"})
 
 
@@ -78,7 +78,9 @@ def test_env_choice_accepts_known_values_case_insensitively() -> None:
 
 
 def test_env_choice_rejects_unknown_values_listing_the_choices() -> None:
-    with pytest.raises(ImproperlyConfigured, match=r"LOG_FORMAT='xml' is not valid; use one of plain, json"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"LOG_FORMAT='xml' is not valid; use one of plain, json"
+    ):
         env_choice("LOG_FORMAT", "plain", ("plain", "json"), environ={"LOG_FORMAT": "xml"})
 
 

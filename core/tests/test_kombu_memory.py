@@ -66,9 +66,7 @@ def test_publish_from_another_thread_wakes_a_blocked_consumer(
             with _connection() as producer_connection:
                 producer = producer_connection.Producer()
                 published_at.append(time.monotonic())
-                producer.publish(
-                    {"pk": 7}, exchange=queue.exchange, routing_key=queue.routing_key
-                )
+                producer.publish({"pk": 7}, exchange=queue.exchange, routing_key=queue.routing_key)
         except BaseException as exc:
             errors.append(exc)
 

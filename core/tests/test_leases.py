@@ -92,6 +92,18 @@ def _outbound(status: str, expires: datetime | None = None) -> OutboundMessage:
     )
 
 
+def _claim(run: Run, owner: str) -> bool:
+    return leases.lease_claim(
+        model=Run,
+        pk=run.pk,
+        from_statuses=[Run.Status.QUEUED],
+        to_status=Run.Status.RUNNING,
+        owner=owner,
+        seconds=30,
+        now=NOW,
+    )
+
+
 # --- lease_claim / lease_renew --------------------------------------------------------
 
 
@@ -120,17 +132,9 @@ def test_lease_claim_takes_a_waiting_row() -> None:
 @pytest.mark.django_db
 def test_second_lease_claim_fails_and_leaves_the_first_owner() -> None:
     run = _run("r1")
-    claim = {
-        "model": Run,
-        "pk": run.pk,
-        "from_statuses": [Run.Status.QUEUED],
-        "to_status": Run.Status.RUNNING,
-        "seconds": 30,
-        "now": NOW,
-    }
 
-    assert leases.lease_claim(owner="worker-1", **claim) is True
-    assert leases.lease_claim(owner="worker-2", **claim) is False
+    assert _claim(run, "worker-1") is True
+    assert _claim(run, "worker-2") is False
 
     run.refresh_from_db()
     assert run.lease_owner == "worker-1"
@@ -268,9 +272,13 @@ def test_work_recover_enqueues_nothing_when_the_transaction_rolls_back(
     _with_task(registry, "runs")
     run = _run("a", Run.Status.RUNNING, expires=EXPIRED, owner="dead")
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        leases.work_recover(now=NOW)
-        raise RuntimeError("caller failed")
+    def recover_then_fail() -> None:
+        with transaction.atomic():
+            leases.work_recover(now=NOW)
+            raise RuntimeError("caller failed")
+
+    with pytest.raises(RuntimeError, match="caller failed"):
+        recover_then_fail()
 
     send_task.assert_not_called()
     run.refresh_from_db()
@@ -359,4 +367,3 @@ def test_work_recover_releases_at_most_a_batch_per_kind(
     assert report.released["runs"] == 2
     assert send_task.call_count == 2
     assert Run.objects.filter(status=Run.Status.RUNNING).count() == 1
-

@@ -185,7 +185,7 @@ class Command(BaseCommand):
 
         from core.datadir import bootstrap_data_dir
         from core.leases import work_recover
-        from gateway.services import gateway_bootstrap
+        from gateway.services import describe_bootstrap, gateway_bootstrap
 
         new_dir = bootstrap_data_dir()
         if new_dir:
@@ -194,26 +194,8 @@ class Command(BaseCommand):
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             self.stdout.write("Applying database migrations…")
             call_command("migrate", interactive=False, verbosity=0)
-        result = gateway_bootstrap()
-        if result.agent_created:
-            self.stdout.write("Created agent 'main'")
-        if result.new_token:
-            where = f" and kept in {result.token_file} (mode 600)" if result.token_file else ""
-            self.stdout.write(
-                "\nGateway token (shown once; only its hash is in the database"
-                f"{where}):\n\n    {result.new_token}\n\n"
-                "Use it with OpenClaw's clients: --token <token>, or "
-                "OPENCLAW_GATEWAY_TOKEN=<token>.\n"
-            )
-        elif result.token_source == "environment":  # noqa: S105  (a label, not a secret)
-            self.stdout.write("Gateway token: from OPENCLAW_GATEWAY_TOKEN")
-        elif result.token_file is not None:
-            self.stdout.write(f"Gateway token: stored in {result.token_file}")
-        else:
-            self.stdout.write(
-                "Gateway token: issued earlier (only its hash is stored); "
-                "`manage.py gateway_token create` makes a new one"
-            )
+        for line in describe_bootstrap(gateway_bootstrap()):
+            self.stdout.write(line)
         report = work_recover(include_waiting=True)
         if report.total:
             self.stdout.write(

@@ -1,0 +1,186 @@
+"""Admin of the agents app: pages load with flat query counts, forms go through services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from pytest_django import DjangoAssertNumQueries
+
+from agents.models import Agent, CronJob, Run, RunStep
+from agents.tests.factories import (
+    AgentFactory,
+    CronJobFactory,
+    RoutingRuleFactory,
+    RunFactory,
+    RunStepFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(model: type[Any], view: str, *args: object) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize(
+    ("factory", "max_queries"),
+    [
+        pytest.param(AgentFactory, 5, id="agent"),
+        pytest.param(RoutingRuleFactory, 6, id="routingrule"),
+        pytest.param(RunFactory, 6, id="run"),
+        pytest.param(RunStepFactory, 4, id="runstep"),
+        pytest.param(CronJobFactory, 6, id="cronjob"),
+    ],
+)
+def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
+    admin_client: Client,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+    factory: Any,
+    max_queries: int,
+) -> None:
+    url = _url(factory._meta.model, "changelist")
+    factory.create_batch(5)
+    with django_assert_max_num_queries(max_queries) as with_five:
+        assert admin_client.get(url).status_code == 200
+
+    factory.create_batch(10)
+    with django_assert_max_num_queries(max_queries) as with_fifteen:
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 15
+    assert len(with_fifteen) == len(with_five)
+
+
+@pytest.mark.parametrize(
+    ("factory", "add_status"),
+    [
+        pytest.param(AgentFactory, 200, id="agent"),
+        pytest.param(RoutingRuleFactory, 200, id="routingrule"),
+        pytest.param(CronJobFactory, 200, id="cronjob"),
+        # Written by the runtime only.
+        pytest.param(RunFactory, 403, id="run"),
+        pytest.param(RunStepFactory, 403, id="runstep"),
+    ],
+)
+def test_add_and_change_views_load(admin_client: Client, factory: Any, add_status: int) -> None:
+    obj = factory.create()
+    model = factory._meta.model
+
+    assert admin_client.get(_url(model, "add")).status_code == add_status
+    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+
+
+def _agent_form(**overrides: str) -> dict[str, str]:
+    data = {
+        "slug": "helper",
+        "name": "Helper",
+        "emoji": "",
+        "model_primary": "openai/gpt-4o-mini",
+        "model_fallbacks": "[]",
+        "tool_profile": Agent.ToolProfile.FULL,
+        "tools_allow": "[]",
+        "tools_deny": "[]",
+        "sandbox_mode": Agent.SandboxMode.OFF,
+        "workspace": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_agent_add_saves_through_the_service(admin_client: Client) -> None:
+    response = admin_client.post(_url(Agent, "add"), _agent_form(make_default="on"))
+
+    assert response.status_code == 302
+    agent = Agent.objects.get(slug="helper")
+    assert agent.is_default
+
+
+def test_agent_form_explains_a_bad_json_list(admin_client: Client) -> None:
+    response = admin_client.post(_url(Agent, "add"), _agent_form(tools_allow='"exec"'))
+
+    assert response.status_code == 200
+    assert "Enter a JSON list of non-empty strings" in response.content.decode()
+    assert not Agent.objects.filter(slug="helper").exists()
+
+
+def test_agent_made_default_demotes_the_previous_default(admin_client: Client) -> None:
+    previous = AgentFactory.create(is_default=True)
+
+    admin_client.post(_url(Agent, "add"), _agent_form(make_default="on"))
+
+    previous.refresh_from_db()
+    assert not previous.is_default
+    assert Agent.objects.get(slug="helper").is_default
+
+
+def test_routing_rule_autocomplete_finds_agents(admin_client: Client) -> None:
+    AgentFactory.create(slug="support")
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {
+            "term": "supp",
+            "app_label": "agents",
+            "model_name": "routingrule",
+            "field_name": "agent",
+        },
+    )
+
+    assert response.status_code == 200
+    assert [item["text"] for item in response.json()["results"]] == ["support"]
+
+
+def test_run_change_view_shows_its_steps_read_only(
+    admin_client: Client, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    run = RunFactory.create(max_steps=25)
+    url = _url(Run, "change", run.pk)
+    for n in range(1, 6):
+        RunStepFactory.create(
+            run=run, step_no=n, kind=RunStep.Kind.TOOL_CALL, tool_name=f"tool_{n}"
+        )
+    with django_assert_max_num_queries(7) as with_five:
+        admin_client.get(url)
+    for n in range(6, 16):
+        RunStepFactory.create(
+            run=run, step_no=n, kind=RunStep.Kind.TOOL_CALL, tool_name=f"tool_{n}"
+        )
+
+    with django_assert_max_num_queries(7) as with_fifteen:
+        response = admin_client.get(url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert len(with_fifteen) == len(with_five)
+    assert all(f"tool_{n}" in html for n in range(1, 16))
+    # Read-only: the steps are shown, not offered as form inputs.
+    assert 'name="steps-0-step_no"' not in html
+
+
+def test_cron_job_form_rejects_a_payload_of_the_wrong_kind(admin_client: Client) -> None:
+    agent = AgentFactory.create()
+    response = admin_client.post(
+        _url(CronJob, "add"),
+        {
+            "name": "digest",
+            "description": "",
+            "enabled": "on",
+            "agent": agent.pk,
+            "session_key": "",
+            "schedule_kind": CronJob.ScheduleKind.CRON,
+            "cron_expr": "0 9 * * 1-5",
+            "tz": "Europe/Berlin",
+            "session_target": CronJob.SessionTarget.ISOLATED,
+            "wake_mode": CronJob.WakeMode.NOW,
+            "payload": '{"kind": "systemEvent", "text": "hi"}',
+            "delivery": "{}",
+            "failure_alert": "{}",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "agentTurn" in response.content.decode()
+    assert not CronJob.objects.exists()

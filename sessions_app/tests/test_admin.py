@@ -1,0 +1,100 @@
+"""Admin of the sessions app: flat query counts, transcripts linked rather than inlined."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from pytest_django import DjangoAssertNumQueries
+
+from sessions_app.models import Message, Session
+from sessions_app.tests.factories import MessageFactory, SessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(model: type[Any], view: str, *args: object) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize(
+    ("factory", "max_queries"),
+    [
+        pytest.param(SessionFactory, 7, id="session"),
+        pytest.param(MessageFactory, 4, id="message"),
+    ],
+)
+def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
+    admin_client: Client,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+    factory: Any,
+    max_queries: int,
+) -> None:
+    url = _url(factory._meta.model, "changelist")
+    factory.create_batch(5)
+    with django_assert_max_num_queries(max_queries) as with_five:
+        assert admin_client.get(url).status_code == 200
+
+    factory.create_batch(10)
+    with django_assert_max_num_queries(max_queries) as with_fifteen:
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 15
+    assert len(with_fifteen) == len(with_five)
+
+
+@pytest.mark.parametrize(
+    ("factory", "add_status"),
+    [
+        pytest.param(SessionFactory, 200, id="session"),
+        # Transcript entries are written by the runtime only.
+        pytest.param(MessageFactory, 403, id="message"),
+    ],
+)
+def test_add_and_change_views_load(admin_client: Client, factory: Any, add_status: int) -> None:
+    obj = factory.create()
+    model = factory._meta.model
+
+    assert admin_client.get(_url(model, "add")).status_code == add_status
+    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+
+
+def test_session_page_links_to_its_transcript_instead_of_inlining_it(
+    admin_client: Client,
+) -> None:
+    session = SessionFactory.create(last_seq=3)
+    for seq in (1, 2, 3):
+        MessageFactory.create(session=session, seq=seq)
+    MessageFactory.create()  # another session's message
+
+    page = admin_client.get(_url(Session, "change", session.pk)).content.decode()
+    link = f"{_url(Message, 'changelist')}?session__id__exact={session.pk}"
+
+    assert link in page
+    assert "messages-TOTAL_FORMS" not in page
+    transcript = admin_client.get(link)
+    assert transcript.status_code == 200
+    assert sorted(m.seq for m in transcript.context["cl"].result_list) == [1, 2, 3]
+
+
+def test_message_search_by_session_key(admin_client: Client) -> None:
+    session = SessionFactory.create(key="agent:main:telegram:direct:4242")
+    MessageFactory.create(session=session, seq=1)
+    MessageFactory.create()
+
+    response = admin_client.get(_url(Message, "changelist"), {"q": session.key})
+
+    assert [m.session_id for m in response.context["cl"].result_list] == [session.pk]
+
+
+def test_session_counters_are_not_editable(admin_client: Client) -> None:
+    session = SessionFactory.create(total_tokens=100, last_seq=7)
+
+    page = admin_client.get(_url(Session, "change", session.pk)).content.decode()
+
+    assert 'name="total_tokens"' not in page
+    assert 'name="last_seq"' not in page
+    assert 'name="key"' in page
