@@ -1,7 +1,13 @@
-"""WebSocket routes. The OpenClaw protocol consumer is mounted at the root path."""
+"""WebSocket routes: the OpenClaw protocol consumer at the root path."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import re_path
+
+from gateway.consumers import GatewayConsumer
+
+websocket_urlpatterns: list[Any] = [
+    re_path(r"^$", GatewayConsumer.as_asgi()),  # type: ignore[arg-type]
+]

@@ -71,3 +71,56 @@ def readiness() -> Readiness:
     if settings.REDIS_URL:
         checks["redis"] = _timed(_check_redis)
     return Readiness(checks)
+
+
+def health_summary() -> dict[str, Any]:
+    """Return OpenClaw's HealthSummary: agents, sessions and channels (one short query set)."""
+    from agents.models import Agent
+    from channels_app.models import ChannelAccount
+    from sessions_app.models import Session
+
+    agents = list(Agent.objects.default_first().values("slug", "name", "is_default"))
+    default_id = agents[0]["slug"] if agents else "main"
+    recent = [
+        {
+            "key": key,
+            "updatedAt": int(updated.timestamp() * 1000) if updated else None,
+            "age": int((time.time() - updated.timestamp()) * 1000) if updated else None,
+        }
+        for key, updated in Session.objects.recent().values_list("key", "last_activity_at")[:5]
+    ]
+    count = Session.objects.count()
+    sessions = {"path": "database", "count": count, "recent": recent}
+    channels: dict[str, Any] = {}
+    for account in ChannelAccount.objects.order_by("kind", "account_id").values(
+        "kind", "account_id", "enabled", "mode", "last_error"
+    ):
+        entry = channels.setdefault(account["kind"], {"accounts": {}})
+        entry["accounts"][account["account_id"]] = {
+            "accountId": account["account_id"],
+            "enabled": account["enabled"],
+            "configured": True,
+            "mode": account["mode"],
+            "lastError": account["last_error"] or None,
+        }
+    return {
+        "ok": True,
+        "ts": int(time.time() * 1000),
+        "durationMs": 0,
+        "channels": channels,
+        "channelOrder": sorted(channels),
+        "channelLabels": {kind: kind.capitalize() for kind in channels},
+        "heartbeatSeconds": 0,
+        "defaultAgentId": default_id,
+        "agents": [
+            {
+                "agentId": a["slug"],
+                "name": a["name"] or None,
+                "isDefault": a["slug"] == default_id,
+                "heartbeat": {"enabled": False},
+                "sessions": sessions if a["slug"] == default_id else {"count": 0, "recent": []},
+            }
+            for a in agents
+        ],
+        "sessions": sessions,
+    }

@@ -118,6 +118,22 @@ GATEWAY_BIND = env_choice("OPENCLAW_GATEWAY_BIND", "loopback", ("loopback", "lan
 GATEWAY_CUSTOM_HOST = env_str("OPENCLAW_GATEWAY_CUSTOM_HOST", "").strip()
 GATEWAY_TOKEN = env_str("OPENCLAW_GATEWAY_TOKEN", "").strip()
 GATEWAY_MIN_TOKEN_LENGTH = 24
+GATEWAY_PASSWORD = env_str("OPENCLAW_GATEWAY_PASSWORD", "")
+GATEWAY_AUTH_MODE = env_choice(
+    "OPENCLAW_GATEWAY_AUTH_MODE", "password" if GATEWAY_PASSWORD else "token", ("token", "password")
+)
+if GATEWAY_AUTH_MODE == "password" and not GATEWAY_PASSWORD:
+    raise ImproperlyConfigured(
+        "OPENCLAW_GATEWAY_AUTH_MODE=password needs OPENCLAW_GATEWAY_PASSWORD to be set"
+    )
+# Browser origins allowed besides the gateway's own host (Control UI served elsewhere).
+GATEWAY_ALLOWED_ORIGINS = env_list("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", [])
+GATEWAY_TICK_INTERVAL_MS = env_int("OPENCLAW_TICK_INTERVAL_MS", 30_000, minimum=100)
+# Failed connects per address: 10 per minute, then a 5-minute lockout (OpenClaw's defaults).
+AUTH_RATE_LIMIT_ATTEMPTS = env_int("OPENCLAW_AUTH_RATE_LIMIT_ATTEMPTS", 10, minimum=1)
+AUTH_RATE_LIMIT_WINDOW_S = env_int("OPENCLAW_AUTH_RATE_LIMIT_WINDOW_S", 60, minimum=1)
+AUTH_RATE_LIMIT_LOCKOUT_S = env_int("OPENCLAW_AUTH_RATE_LIMIT_LOCKOUT_S", 300, minimum=1)
+AUTH_RATE_LIMIT_EXEMPT_LOOPBACK = env_bool("OPENCLAW_AUTH_RATE_LIMIT_EXEMPT_LOOPBACK", True)
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # Work whose lease ran out is handed back to the queue by the sweeper.
 WORK_LEASE_SECONDS = env_int("OPENCLAW_WORK_LEASE_SECONDS", 300, minimum=10)

@@ -279,6 +279,14 @@ class GatewayServer:
                     self.force_exit = True
                 self.should_exit = True
 
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                # The protocol's `shutdown` event goes out before uvicorn closes with 1012.
+                from gateway.consumers import announce_shutdown
+
+                announce_shutdown()
+                await asyncio.sleep(0.05)
+                await super().shutdown(sockets=sockets)
+
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
                 await super().startup(sockets=sockets)
                 if self.started and self.on_started is not None:

@@ -1,0 +1,314 @@
+"""The connect handshake's checks that need the database: credentials and devices.
+
+One call per connect (``gateway_connect_authenticate``), run from the consumer through
+``database_sync_to_async``. Failures raise ``ConnectError`` carrying the error the
+client gets; the message never says which part of the credentials was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from gateway import scopes as gw_scopes
+from gateway.device_auth import DeviceAuthError, VerifiedDevice, verify_device
+from gateway.frames import ConnectParams, ErrorCode
+from gateway.models import GatewayToken
+from gateway.protocol import CLOSE_POLICY
+from gateway.tokens import token_hash
+from pairing.models import Device
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+DEVICE_PENDING_TTL = timedelta(minutes=5)
+BROWSER_CLIENT_IDS = frozenset({"openclaw-control-ui", "webchat-ui", "webchat"})
+
+
+class ConnectError(Exception):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        close_code: int = CLOSE_POLICY,
+        counts_as_auth_failure: bool = False,
+        event: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.close_code = close_code
+        self.counts_as_auth_failure = counts_as_auth_failure
+        # An event to broadcast after the rejection (a new device pairing request).
+        self.event = event
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str
+    scopes: frozenset[str]
+    auth_method: str
+    device_id: str | None = None
+    device_token: str | None = None
+    default_agent_id: str = "main"
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _unauthorized() -> ConnectError:
+    return ConnectError(
+        ErrorCode.INVALID_REQUEST,
+        "unauthorized: the gateway credentials were not accepted",
+        details={"code": "AUTH_UNAUTHORIZED"},
+        counts_as_auth_failure=True,
+    )
+
+
+def _shared_secret_scopes(params: ConnectParams) -> tuple[frozenset[str], str] | None:
+    """Return (allowed scopes, method) when the token or password matches, else None."""
+    auth = params.auth
+    if auth is None:
+        return None
+    if settings.GATEWAY_AUTH_MODE == "password":
+        if auth.password and hmac.compare_digest(
+            hashlib.sha256(auth.password.encode()).digest(),
+            hashlib.sha256(settings.GATEWAY_PASSWORD.encode()).digest(),
+        ):
+            return frozenset(gw_scopes.ALL_SCOPES), "password"
+        return None
+    if not auth.token:
+        return None
+    record = GatewayToken.objects.active().filter(token_hash=token_hash(auth.token)).first()
+    if record is None:
+        return None
+    now = timezone.now()
+    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+        GatewayToken.objects.filter(pk=record.pk).update(last_used_at=now)
+    return frozenset(record.scopes), "token"
+
+
+def _pairing_event(device: Device) -> tuple[str, dict[str, Any]]:
+    return (
+        "device.pair.requested",
+        {
+            "requestId": str(device.request_id),
+            "deviceId": device.device_id,
+            "publicKey": device.public_key,
+            "displayName": device.display_name or None,
+            "platform": device.platform or None,
+            "deviceFamily": device.device_family or None,
+            "clientId": device.client_id or None,
+            "clientMode": device.client_mode or None,
+            "role": device.role,
+            "scopes": device.scopes,
+            "remoteIp": device.remote_ip,
+            "ts": int(timezone.now().timestamp() * 1000),
+        },
+    )
+
+
+def _issue_device_token(device: Device) -> str:
+    token = secrets.token_urlsafe(32)
+    Device.objects.filter(pk=device.pk).update(
+        token_hash=token_hash(token), token_issued_at=timezone.now(), last_seen_at=timezone.now()
+    )
+    return token
+
+
+@transaction.atomic
+def gateway_connect_authenticate(
+    *,
+    params: ConnectParams,
+    nonce: str,
+    is_local: bool,
+    browser_origin: bool,
+    remote_ip: str | None,
+    now_ms: int,
+) -> Principal:
+    """Authenticate a connect request and return who the client is.
+
+    Shared secret (token or password) first, then the device identity: a verified
+    device from loopback is paired silently; from elsewhere it waits as a pending
+    ``Device`` until approved (admin or ``device.pair.approve``). A paired device gets
+    a fresh device token, which also authenticates it on later connects.
+    """
+    role = params.role
+    if role not in ("operator", "node"):
+        raise ConnectError(ErrorCode.INVALID_REQUEST, "invalid role")
+    shared = _shared_secret_scopes(params)
+    requested = list(params.scopes or [])
+
+    if params.device is None:
+        if role == "node":
+            raise ConnectError(
+                ErrorCode.NOT_PAIRED,
+                "device identity required",
+                details={"code": "DEVICE_IDENTITY_REQUIRED"},
+            )
+        if shared is None:
+            raise _unauthorized()
+        allowed, method = shared
+        return Principal(
+            role, gw_scopes.grant(requested, allowed), method, default_agent_id=_default_agent()
+        )
+
+    device_params = params.device
+    auth = params.auth
+    presented = (auth.token if auth else None) or (auth.deviceToken if auth else None) or ""
+    try:
+        verified = verify_device(
+            device_id=device_params.id,
+            public_key=device_params.publicKey,
+            signature=device_params.signature,
+            signed_at_ms=device_params.signedAt,
+            nonce=device_params.nonce,
+            expected_nonce=nonce,
+            client_id=params.client.id,
+            client_mode=params.client.mode,
+            role=role,
+            scopes=requested,
+            token=presented,
+            platform=params.client.platform,
+            device_family=params.client.deviceFamily,
+            now_ms=now_ms,
+        )
+    except DeviceAuthError as exc:
+        raise ConnectError(
+            ErrorCode.INVALID_REQUEST,
+            "device authentication failed",
+            details={"code": exc.code, "reason": exc.reason},
+            counts_as_auth_failure=True,
+        ) from None
+
+    device = Device.objects.select_for_update().filter(device_id=verified.device_id).first()
+    if shared is None:
+        # Device-token auth: the token this device was issued on an earlier connect.
+        device_token = (auth.deviceToken or auth.token) if auth else None
+        if (
+            device is None
+            or device.status != Device.Status.PAIRED
+            or not device_token
+            or not device.token_hash
+            or not hmac.compare_digest(token_hash(device_token), device.token_hash)
+        ):
+            raise _unauthorized()
+        shared = frozenset(device.scopes), "device-token"
+    allowed_scopes, method = shared
+    wanted = sorted(gw_scopes.grant(requested, allowed_scopes))
+    silent_ok = is_local and (not browser_origin or params.client.id in BROWSER_CLIENT_IDS)
+    device = _device_pair(
+        device=device,
+        verified=verified,
+        params=params,
+        role=role,
+        wanted=wanted,
+        remote_ip=remote_ip,
+        silent_ok=silent_ok,
+    )
+    issued = _issue_device_token(device)
+    return Principal(role, frozenset(wanted), method, verified.device_id, issued, _default_agent())
+
+
+def _default_agent() -> str:
+    slug = Agent.objects.default_first().values_list("slug", flat=True).first()
+    return slug or "main"
+
+
+def _device_pair(
+    *,
+    device: Device | None,
+    verified: VerifiedDevice,
+    params: ConnectParams,
+    role: str,
+    wanted: list[str],
+    remote_ip: str | None,
+    silent_ok: bool,
+) -> Device:
+    """Return the paired device, pairing it silently when allowed, else raise NOT_PAIRED."""
+    now = timezone.now()
+    reason = None
+    if device is None:
+        reason = "not-paired"
+    elif device.status in (Device.Status.REJECTED, Device.Status.REVOKED):
+        raise ConnectError(
+            ErrorCode.NOT_PAIRED,
+            "device pairing was rejected or revoked; approve it again from the admin",
+            details={"code": "PAIRING_REQUIRED", "reason": "not-paired"},
+        )
+    elif device.status == Device.Status.PENDING:
+        reason = "not-paired"
+    elif device.role != role:
+        reason = "role-upgrade"
+    elif not set(wanted) <= set(device.scopes):
+        reason = "scope-upgrade"
+
+    if reason is None:
+        assert device is not None
+        return device
+    device = _device_upsert(
+        device=device,
+        verified=verified,
+        params=params,
+        role=role,
+        scopes=wanted,
+        remote_ip=remote_ip,
+    )
+    if silent_ok and reason in ("not-paired", "scope-upgrade"):
+        Device.objects.filter(pk=device.pk).update(
+            status=Device.Status.PAIRED, approved_at=now, request_id=None
+        )
+        return device
+    if device.request_id is None or (
+        device.requested_at and now - device.requested_at > DEVICE_PENDING_TTL
+    ):
+        device.request_id = uuid.uuid4()
+        device.requested_at = now
+    if device.status != Device.Status.PAIRED:
+        device.status = Device.Status.PENDING
+    device.save(update_fields=["request_id", "requested_at", "status", "updated_at"])
+    raise ConnectError(
+        ErrorCode.NOT_PAIRED,
+        "pairing required",
+        details={"code": "PAIRING_REQUIRED", "requestId": str(device.request_id), "reason": reason},
+        event=_pairing_event(device),
+    )
+
+
+def _device_upsert(
+    *,
+    device: Device | None,
+    verified: VerifiedDevice,
+    params: ConnectParams,
+    role: str,
+    scopes: list[str],
+    remote_ip: str | None,
+) -> Device:
+    fields = {
+        "public_key": verified.public_key,
+        "display_name": (params.client.displayName or "")[:200],
+        "platform": (params.client.platform or "")[:64],
+        "device_family": (params.client.deviceFamily or "")[:64],
+        "client_id": params.client.id,
+        "client_mode": params.client.mode,
+        "role": role,
+        "remote_ip": remote_ip,
+        "last_seen_at": timezone.now(),
+    }
+    if device is None:
+        return Device.objects.create(device_id=verified.device_id, scopes=scopes, **fields)
+    merged = sorted(set(device.scopes) | set(scopes))
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.scopes = merged
+    device.save()
+    return device

@@ -1,0 +1,3 @@
+"""Gateway methods: catalog (see registry.py)."""
+
+from __future__ import annotations

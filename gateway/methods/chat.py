@@ -1,0 +1,3 @@
+"""Gateway methods: chat (see registry.py)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Gateway methods: sessions (see registry.py)."""
+
+from __future__ import annotations

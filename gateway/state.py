@@ -1,0 +1,74 @@
+"""Process-wide gateway state: presence entries, state versions, cached health.
+
+``health`` answers from this cache and never touches the database per call; the cache
+is rebuilt in one database call when older than 60 s (or on ``probe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from gateway.protocol import HEALTH_REFRESH_S
+
+STARTED_MONOTONIC = time.monotonic()
+state_version = {"presence": 0, "health": 0}
+presence: dict[str, dict[str, Any]] = {}
+
+_health: dict[str, Any] | None = None
+_health_at = 0.0
+_health_lock: asyncio.Lock | None = None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def uptime_ms() -> int:
+    return int((time.monotonic() - STARTED_MONOTONIC) * 1000)
+
+
+def presence_list() -> list[dict[str, Any]]:
+    return list(presence.values())
+
+
+def presence_set(conn_id: str, entry: dict[str, Any] | None) -> None:
+    if entry is None:
+        if presence.pop(conn_id, None) is None:
+            return
+    else:
+        presence[conn_id] = entry
+    state_version["presence"] += 1
+
+
+def health_cached() -> dict[str, Any] | None:
+    return _health
+
+
+async def health_get(*, force: bool = False) -> dict[str, Any]:
+    """Return the health summary, rebuilding it when stale or forced."""
+    global _health, _health_at, _health_lock  # noqa: PLW0603
+    if not force and _health is not None and time.monotonic() - _health_at < HEALTH_REFRESH_S:
+        return _health
+    if _health_lock is None:
+        _health_lock = asyncio.Lock()
+    async with _health_lock:
+        if not force and _health is not None and time.monotonic() - _health_at < HEALTH_REFRESH_S:
+            return _health
+        from gateway.selectors import health_summary
+
+        started = time.monotonic()
+        summary = await database_sync_to_async(health_summary)()
+        summary["durationMs"] = int((time.monotonic() - started) * 1000)
+        _health, _health_at = summary, time.monotonic()
+        state_version["health"] += 1
+        return summary
+
+
+def health_reset() -> None:
+    """Forget the cached summary (tests)."""
+    global _health, _health_at
+    _health, _health_at = None, 0.0
