@@ -48,7 +48,6 @@ from gateway.protocol import (
     CLOSE_POLICY,
     CLOSE_PROTOCOL_ERROR,
     HANDSHAKE_TIMEOUT_S,
-    MAX_BUFFERED_BYTES,
     MAX_PAYLOAD_BYTES,
     PRE_CONNECT_MAX_BYTES,
     PROTOCOL_VERSION,
@@ -141,7 +140,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         size = len(text)
-        if self._out_bytes + size > MAX_BUFFERED_BYTES:
+        if self._out_bytes + size > settings.GATEWAY_MAX_BUFFERED_BYTES:
             if drop_if_slow:
                 return
             logger.warning("closing slow consumer %s", self.conn_id)
@@ -350,7 +349,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             "auth": auth,
             "policy": {
                 "maxPayload": MAX_PAYLOAD_BYTES,
-                "maxBufferedBytes": MAX_BUFFERED_BYTES,
+                "maxBufferedBytes": settings.GATEWAY_MAX_BUFFERED_BYTES,
                 "tickIntervalMs": settings.GATEWAY_TICK_INTERVAL_MS,
             },
         }

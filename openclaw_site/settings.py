@@ -129,6 +129,10 @@ if GATEWAY_AUTH_MODE == "password" and not GATEWAY_PASSWORD:
 # Browser origins allowed besides the gateway's own host (Control UI served elsewhere).
 GATEWAY_ALLOWED_ORIGINS = env_list("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", [])
 GATEWAY_TICK_INTERVAL_MS = env_int("OPENCLAW_TICK_INTERVAL_MS", 30_000, minimum=100)
+# Per-socket send backlog before a slow client's events are dropped / it is closed.
+GATEWAY_MAX_BUFFERED_BYTES = env_int(
+    "OPENCLAW_MAX_BUFFERED_BYTES", 50 * 1024 * 1024, minimum=64 * 1024
+)
 # Failed connects per address: 10 per minute, then a 5-minute lockout (OpenClaw's defaults).
 AUTH_RATE_LIMIT_ATTEMPTS = env_int("OPENCLAW_AUTH_RATE_LIMIT_ATTEMPTS", 10, minimum=1)
 AUTH_RATE_LIMIT_WINDOW_S = env_int("OPENCLAW_AUTH_RATE_LIMIT_WINDOW_S", 60, minimum=1)
