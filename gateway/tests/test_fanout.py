@@ -19,7 +19,7 @@ from gateway.methods.system import HealthParams, health
 def _consumer(*, blocked: bool) -> tuple[GatewayConsumer, list[str], asyncio.Event]:
     """A consumer past its handshake whose socket either reads or never reads."""
     consumer = GatewayConsumer()
-    consumer.scope = {"type": "websocket", "headers": [], "client": ("127.0.0.1", 1)}
+    consumer.scope = {"type": "websocket", "headers": [], "client": ("127.0.0.1", 1)}  # type: ignore[typeddict-item]
     sent: list[str] = []
     gate = asyncio.Event()
     if not blocked:
@@ -38,7 +38,7 @@ def _consumer(*, blocked: bool) -> tuple[GatewayConsumer, list[str], asyncio.Eve
     async def close(code: int | None = None, reason: str | None = None) -> None:
         closed.append(code or 0)
 
-    consumer.send = send  # type: ignore[method-assign]
+    consumer.send = send  # type: ignore[method-assign, assignment]
     consumer.accept = accept  # type: ignore[method-assign]
     consumer.close = close  # type: ignore[method-assign]
     consumer.closed_codes = closed  # type: ignore[attr-defined]
