@@ -11,5 +11,6 @@ register_work_kind(
         model=Run,
         waiting_status=Run.Status.QUEUED,
         claimed_statuses=(Run.Status.RUNNING,),
+        task_name="agents.run_advance",
     )
 )

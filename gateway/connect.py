@@ -125,7 +125,6 @@ def _issue_device_token(device: Device) -> str:
     return token
 
 
-@transaction.atomic
 def gateway_connect_authenticate(
     *,
     params: ConnectParams,
@@ -140,8 +139,56 @@ def gateway_connect_authenticate(
     Shared secret (token or password) first, then the device identity: a verified
     device from loopback is paired silently; from elsewhere it waits as a pending
     ``Device`` until approved (admin or ``device.pair.approve``). A paired device gets
-    a fresh device token, which also authenticates it on later connects.
+    a fresh device token, which also authenticates it on later connects. Raises
+    ``ConnectError``; a pending pairing request it records is committed all the same.
     """
+    outcome = _authenticate(
+        params=params,
+        nonce=nonce,
+        is_local=is_local,
+        browser_origin=browser_origin,
+        remote_ip=remote_ip,
+        now_ms=now_ms,
+    )
+    if isinstance(outcome, ConnectError):
+        raise outcome
+    return outcome
+
+
+@transaction.atomic
+def _authenticate(
+    *,
+    params: ConnectParams,
+    nonce: str,
+    is_local: bool,
+    browser_origin: bool,
+    remote_ip: str | None,
+    now_ms: int,
+) -> Principal | ConnectError:
+    try:
+        return _authenticate_or_raise(
+            params=params,
+            nonce=nonce,
+            is_local=is_local,
+            browser_origin=browser_origin,
+            remote_ip=remote_ip,
+            now_ms=now_ms,
+        )
+    except ConnectError as exc:
+        if exc.event is None:
+            raise  # nothing to keep: roll back
+        return exc  # a pairing request was recorded: commit it, then reject
+
+
+def _authenticate_or_raise(
+    *,
+    params: ConnectParams,
+    nonce: str,
+    is_local: bool,
+    browser_origin: bool,
+    remote_ip: str | None,
+    now_ms: int,
+) -> Principal:
     role = params.role
     if role not in ("operator", "node"):
         raise ConnectError(ErrorCode.INVALID_REQUEST, "invalid role")
@@ -273,8 +320,9 @@ def _device_pair(
     ):
         device.request_id = uuid.uuid4()
         device.requested_at = now
-    if device.status != Device.Status.PAIRED:
-        device.status = Device.Status.PENDING
+    # An upgrade of a paired device waits for approval too: the device is pending (with
+    # the scopes and role it asked for) until an operator approves, failing closed.
+    device.status = Device.Status.PENDING
     device.save(update_fields=["request_id", "requested_at", "status", "updated_at"])
     raise ConnectError(
         ErrorCode.NOT_PAIRED,
@@ -282,6 +330,12 @@ def _device_pair(
         details={"code": "PAIRING_REQUIRED", "requestId": str(device.request_id), "reason": reason},
         event=_pairing_event(device),
     )
+
+
+def _clean(value: str | None, limit: int) -> str:
+    """Client text fit for storage: lone surrogates (valid JSON, not UTF-8) become U+FFFD."""
+    text = (value or "")[:limit]
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _device_upsert(
@@ -295,9 +349,9 @@ def _device_upsert(
 ) -> Device:
     fields = {
         "public_key": verified.public_key,
-        "display_name": (params.client.displayName or "")[:200],
-        "platform": (params.client.platform or "")[:64],
-        "device_family": (params.client.deviceFamily or "")[:64],
+        "display_name": _clean(params.client.displayName, 200),
+        "platform": _clean(params.client.platform, 64),
+        "device_family": _clean(params.client.deviceFamily, 64),
         "client_id": params.client.id,
         "client_mode": params.client.mode,
         "role": role,

@@ -138,7 +138,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     def _enqueue(self, frame: dict[str, Any], *, drop_if_slow: bool = False) -> None:
         if self.closing:
             return
-        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+        # ASCII-escaped: a lone surrogate echoed from client input stays valid UTF-8.
+        text = json.dumps(frame, separators=(",", ":"))
         size = len(text)
         if self._out_bytes + size > settings.GATEWAY_MAX_BUFFERED_BYTES:
             if drop_if_slow:
@@ -320,7 +321,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     def _origin_allowed(self, origin: str) -> bool:
         if origin in settings.GATEWAY_ALLOWED_ORIGINS:
             return True
-        return urlsplit(origin).netloc.lower() == self.host.lower()
+        try:
+            netloc = urlsplit(origin).netloc.lower()
+        except ValueError:
+            return False
+        return bool(netloc) and netloc == self.host.lower()
 
     def _hello(self, principal: Principal, params: ConnectParams) -> dict[str, Any]:
         auth: dict[str, Any] = {"role": principal.role, "scopes": sorted(principal.scopes)}
@@ -409,7 +414,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self.principal.role not in method.roles:
             self._unauthorized(frame.id, f"unauthorized role: {self.principal.role}")
             return
-        if not gw_scopes.satisfies(self.principal.scopes, method.scope):
+        # Operator scopes gate operator methods; a node may call only its role's methods
+        # (and health, which any authenticated connection may call).
+        if self.principal.role == "operator" and not gw_scopes.satisfies(
+            self.principal.scopes, method.scope
+        ):
             self._unauthorized(frame.id, f"missing scope: {method.scope}")
             return
         try:

@@ -145,7 +145,7 @@ def verify_device(
         )
         try:
             key.verify(sig, payload.encode())
-        except InvalidSignature:
+        except (InvalidSignature, UnicodeEncodeError):  # a lone surrogate signs nothing
             continue
         return VerifiedDevice(device_id, b64url_encode(raw), version)
     raise DeviceAuthError("DEVICE_AUTH_SIGNATURE_INVALID", "device-signature")

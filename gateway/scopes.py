@@ -25,7 +25,7 @@ READ_METHODS = frozenset(
         "voicewake.get", "sessions.list", "sessions.preview", "sessions.resolve",
         "sessions.describe", "sessions.subscribe", "sessions.unsubscribe",
         "sessions.messages.subscribe", "sessions.messages.unsubscribe",
-        "sessions.usage", "cron.list", "cron.status", "cron.runs", "system-presence",
+        "sessions.usage", "sessions.usage.timeseries", "sessions.usage.logs", "cron.list", "cron.status", "cron.runs", "system-presence",
         "last-heartbeat", "node.list", "node.describe", "chat.history", "config.get",
         "talk.config", "agents.files.list", "agents.files.get", "commands.list",
     }

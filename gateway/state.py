@@ -20,7 +20,7 @@ presence: dict[str, dict[str, Any]] = {}
 
 _health: dict[str, Any] | None = None
 _health_at = 0.0
-_health_lock: asyncio.Lock | None = None
+_health_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
 
 def now_ms() -> int:
@@ -53,9 +53,10 @@ async def health_get(*, force: bool = False) -> dict[str, Any]:
     global _health, _health_at, _health_lock  # noqa: PLW0603
     if not force and _health is not None and time.monotonic() - _health_at < HEALTH_REFRESH_S:
         return _health
-    if _health_lock is None:
-        _health_lock = asyncio.Lock()
-    async with _health_lock:
+    loop = asyncio.get_running_loop()
+    if _health_lock is None or _health_lock[0] is not loop:
+        _health_lock = (loop, asyncio.Lock())  # a Lock belongs to one event loop
+    async with _health_lock[1]:
         if not force and _health is not None and time.monotonic() - _health_at < HEALTH_REFRESH_S:
             return _health
         from gateway.selectors import health_summary

@@ -331,9 +331,11 @@ LOGGING: dict[str, Any] = {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
             "stream": "ext://sys.stderr",
-        }
+        },
+        # The same lines in memory, for the logs.tail gateway method (core/logbuffer.py).
+        "buffer": {"class": "core.logbuffer.RingBufferHandler", "formatter": LOG_FORMAT},
     },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "root": {"handlers": ["console", "buffer"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": "WARNING"},

@@ -217,8 +217,10 @@ def test_work_recover_hands_expired_rows_back_to_waiting(
         assert row.status == waiting
         assert row.lease_owner == ""
         assert row.lease_expires_at is None
-    # No processor is installed for these kinds: nothing is enqueued.
-    assert report.enqueued == {"runs": 0, "inbound": 0, "outbound": 0}
+    # Runs have their processor (agents.run_advance), enqueued once the transaction
+    # commits (never here: the test's transaction is rolled back); inbound and outbound
+    # have none installed yet, so nothing is enqueued for them.
+    assert report.enqueued == {"runs": 1, "inbound": 0, "outbound": 0}
     send_task.assert_not_called()
 
 

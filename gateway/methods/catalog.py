@@ -1,3 +1,337 @@
-"""Gateway methods: catalog (see registry.py)."""
+"""Catalog methods: status, agents, models, commands, config, channels, logs, cron, nodes,
+device pairing, and the start-up calls of OpenClaw's TUI and Control UI.
+
+Payload shapes follow what OpenClaw 2026.9.6's gateway answered in
+``tests/fixtures/openclaw-frames.jsonl``; the selectors in ``gateway.catalog_selectors``
+build them, and none ever carries a secret. Sync handlers make their one database call
+through the registry; handlers that need no database are ``async`` and stay on the loop.
+"""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import Field
+
+from core.logbuffer import log_tail
+from gateway import catalog_selectors as selectors
+from gateway import scopes as gw_scopes
+from gateway import state
+from gateway.device_pairing import (
+    Caller,
+    DevicePairingError,
+    device_pair_approve,
+    device_pair_reject,
+    device_pair_remove,
+)
+
+# chat.py and sessions.py own the ``chat.*`` and ``sessions.*`` names: importing them
+# first lets their real handlers win over the start-up fallbacks registered below.
+from gateway.methods import chat as _chat_methods  # noqa: F401
+from gateway.methods import sessions as _session_methods  # noqa: F401
+from gateway.methods.registry import REGISTRY, CallContext, MethodError, Params, method
+from sessions_app.keys import DEFAULT_AGENT_ID, SessionKeyError
+
+LOG_FILE = "memory"  # logs.tail reads this process's in-memory ring (core/logbuffer.py)
+
+
+def _is_admin(ctx: CallContext) -> bool:
+    return gw_scopes.ADMIN in ctx.scopes
+
+
+# --- status, agents, models, commands --------------------------------------------------
+class StatusParams(Params):
+    includeChannelSummary: bool | None = None  # noqa: N815
+
+
+@method("status", params=StatusParams)
+def status(ctx: CallContext, params: StatusParams) -> dict[str, Any]:
+    return selectors.status_summary(include_sensitive=_is_admin(ctx))
+
+
+@method("agents.list")
+def agents_list(ctx: CallContext, params: Params) -> dict[str, Any]:
+    return selectors.agents_list()
+
+
+class AgentIdentityParams(Params):
+    agentId: str | None = None  # noqa: N815
+    sessionKey: str | None = None  # noqa: N815
+
+
+@method("agent.identity.get", params=AgentIdentityParams)
+def agent_identity_get(ctx: CallContext, params: AgentIdentityParams) -> dict[str, Any]:
+    requested = (params.agentId or "").strip().lower() or None
+    from_key = (
+        selectors.agent_slug_from_session_key(params.sessionKey) if params.sessionKey else None
+    )
+    if requested and from_key and requested != from_key:
+        raise MethodError(
+            f"agentId {requested!r} does not match session key {params.sessionKey!r}; "
+            "send one of them"
+        )
+    agent_id = requested or from_key
+    identity = selectors.agent_identity(agent_id=agent_id)
+    if identity is None:
+        raise MethodError(
+            f"unknown agent id: {agent_id or DEFAULT_AGENT_ID}; list agents with agents.list"
+        )
+    return dict(identity)
+
+
+@method("models.list")
+def models_list(ctx: CallContext, params: Params) -> dict[str, Any]:
+    return {"models": selectors.models_list()}
+
+
+class CommandsListParams(Params):
+    agentId: str | None = None  # noqa: N815
+    scope: str | None = None
+    includeArgs: bool | None = None  # noqa: N815
+
+
+@method("commands.list", params=CommandsListParams)
+async def commands_list(ctx: CallContext, params: CommandsListParams) -> dict[str, Any]:
+    # Every command works both typed and as a native command, so ``scope`` filters nothing.
+    return {"commands": selectors.slash_commands(include_args=params.includeArgs is not False)}
+
+
+# --- config, channels, logs -----------------------------------------------------------
+@method("config.get")
+def config_get(ctx: CallContext, params: Params) -> dict[str, Any]:
+    return selectors.config_snapshot()
+
+
+class ChannelsStatusParams(Params):
+    probe: bool | None = None
+    timeoutMs: int | None = Field(default=None, ge=0)  # noqa: N815
+
+
+@method("channels.status", params=ChannelsStatusParams)
+def channels_status(ctx: CallContext, params: ChannelsStatusParams) -> dict[str, Any]:
+    return selectors.channels_status()
+
+
+class LogsTailParams(Params):
+    cursor: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=500, ge=1, le=5000)
+    maxBytes: int = Field(default=250_000, ge=1, le=1_000_000)  # noqa: N815
+
+
+@method("logs.tail", params=LogsTailParams)
+async def logs_tail(ctx: CallContext, params: LogsTailParams) -> dict[str, Any]:
+    tail = log_tail(cursor=params.cursor, limit=params.limit, max_bytes=params.maxBytes)
+    return {
+        "file": LOG_FILE,
+        "cursor": tail.cursor,
+        "size": tail.size,
+        "lines": tail.lines,
+        "truncated": tail.truncated,
+        "reset": tail.reset,
+    }
+
+
+# --- cron -----------------------------------------------------------------------------
+class CronListParams(Params):
+    includeDisabled: bool | None = None  # noqa: N815
+    enabled: Literal["all", "enabled", "disabled"] | None = None
+    limit: int = Field(default=selectors.CRON_PAGE_DEFAULT, ge=1, le=selectors.CRON_PAGE_MAX)
+    offset: int = Field(default=0, ge=0)
+    query: str | None = None
+    sortBy: Literal["nextRunAtMs", "updatedAtMs", "name"] = "nextRunAtMs"  # noqa: N815
+    sortDir: Literal["asc", "desc"] = "asc"  # noqa: N815
+    agentId: str | None = None  # noqa: N815
+    compact: bool = False
+
+
+@method("cron.list", params=CronListParams)
+def cron_list(ctx: CallContext, params: CronListParams) -> dict[str, Any]:
+    enabled = params.enabled or ("all" if params.includeDisabled else "enabled")
+    return selectors.cron_jobs_page(
+        enabled=enabled,
+        agent_id=params.agentId,
+        query=params.query,
+        sort_by=params.sortBy,
+        sort_dir=params.sortDir,
+        offset=params.offset,
+        limit=params.limit,
+        compact=params.compact,
+    )
+
+
+@method("cron.status")
+def cron_status(ctx: CallContext, params: Params) -> dict[str, Any]:
+    return selectors.cron_status()
+
+
+# --- nodes and device pairing ---------------------------------------------------------
+@method("node.list")
+def node_list(ctx: CallContext, params: Params) -> dict[str, Any]:
+    return selectors.nodes_list()
+
+
+def _caller(ctx: CallContext) -> Caller:
+    return Caller(scopes=ctx.scopes, device_id=ctx.device_id)
+
+
+@method("device.pair.list")
+def device_pair_list(ctx: CallContext, params: Params) -> dict[str, Any]:
+    # Without admin, a client connected as a device sees only its own entries (OpenClaw).
+    only = None if _is_admin(ctx) else ctx.device_id
+    return selectors.device_pairing_list(only_device_id=only)
+
+
+class DevicePairRequestParams(Params):
+    requestId: str = Field(min_length=1, max_length=100)  # noqa: N815
+
+
+class DevicePairRemoveParams(Params):
+    deviceId: str = Field(min_length=1, max_length=100)  # noqa: N815
+
+
+@method("device.pair.approve", params=DevicePairRequestParams)
+def device_pair_approve_method(ctx: CallContext, params: DevicePairRequestParams) -> dict[str, Any]:
+    try:
+        resolved = device_pair_approve(request_id=params.requestId, caller=_caller(ctx))
+    except DevicePairingError as exc:
+        raise MethodError(str(exc)) from None
+    return {"requestId": resolved.request_id, "device": selectors.device_paired(resolved.device)}
+
+
+@method("device.pair.reject", params=DevicePairRequestParams)
+def device_pair_reject_method(ctx: CallContext, params: DevicePairRequestParams) -> dict[str, Any]:
+    try:
+        resolved = device_pair_reject(request_id=params.requestId, caller=_caller(ctx))
+    except DevicePairingError as exc:
+        raise MethodError(str(exc)) from None
+    return {"requestId": resolved.request_id, "deviceId": resolved.device.device_id}
+
+
+@method("device.pair.remove", params=DevicePairRemoveParams)
+def device_pair_remove_method(ctx: CallContext, params: DevicePairRemoveParams) -> dict[str, Any]:
+    try:
+        device = device_pair_remove(device_id=params.deviceId, caller=_caller(ctx))
+    except DevicePairingError as exc:
+        raise MethodError(str(exc)) from None
+    return {"deviceId": device.device_id, "removedAtMs": selectors.ms(device.updated_at)}
+
+
+# --- start-up calls of OpenClaw's TUI and Control UI ----------------------------------
+# Features this gateway does not have (questions, tasks, boards, plugins, talk, ...). The
+# real clients call them on start and break on an error, so each answers the empty form
+# of what OpenClaw answered (captured frames). They reveal nothing, hence read scope
+# (admin under OpenClaw's admin-only prefixes), and they are not advertised in hello-ok.
+class SessionKeyParams(Params):
+    sessionKey: str | None = None  # noqa: N815
+
+
+class SessionKeysParams(Params):
+    sessionKeys: list[str] = Field(default_factory=list)  # noqa: N815
+
+
+class SurfaceParams(Params):
+    surface: str | None = None
+
+
+def _startup_stub(name: str, params: type[Params], answer: Callable[[Any], Any]) -> None:
+    if name in REGISTRY:  # the owning module implements it for real
+        return
+
+    async def handler(ctx: CallContext, p: Any) -> Any:
+        return answer(p)
+
+    handler.__name__ = handler.__qualname__ = "startup_" + name.replace(".", "_")
+    # Read scope, except under OpenClaw's admin prefixes (update.*), whose rule stands.
+    scope = gw_scopes.ADMIN if name.startswith("update.") else gw_scopes.READ
+    method(name, params=params, scope=scope, advertised=False)(handler)
+
+
+_EMPTY_PLUGIN_REVISION = hashlib.sha256(b"[]").hexdigest()
+
+_STARTUP_STUBS: dict[str, tuple[type[Params], Callable[[Any], Any]]] = {
+    "question.list": (Params, lambda p: {"questions": []}),
+    "plugin.approval.list": (Params, lambda p: []),
+    "exec.approval.list": (Params, lambda p: []),
+    "openclaw.approval.list": (Params, lambda p: []),
+    "taskSuggestions.list": (Params, lambda p: {"suggestions": []}),
+    "tasks.list": (Params, lambda p: {"tasks": []}),
+    "models.authStatus": (
+        Params,
+        lambda p: {"ts": state.now_ms(), "providers": [], "providerCapabilities": []},
+    ),
+    "update.status": (
+        Params,
+        lambda p: {
+            "sentinel": None,
+            "updateAvailable": None,
+            "effectiveChannel": "stable",
+            "schedule": {"channel": "stable", "autoEnabled": False},
+        },
+    ),
+    "users.prefs.get": (Params, lambda p: {"status": "ok", "entries": {}}),
+    "plugins.controlUi.list": (
+        Params,
+        lambda p: {"revision": _EMPTY_PLUGIN_REVISION, "plugins": [], "diagnostics": []},
+    ),
+    "plugin.surface.refresh": (
+        SurfaceParams,
+        lambda p: {"surface": p.surface, "pluginSurfaceUrls": {}, "expiresAtMs": None},
+    ),
+    "mentions.list": (
+        Params,
+        lambda p: {"gatewayInstanceId": selectors.INSTANCE_ID, "revision": 0, "items": []},
+    ),
+    "projects.list": (Params, lambda p: {"projects": [], "recents": []}),
+    "talk.catalog": (
+        Params,
+        lambda p: {
+            "modes": [],
+            "transports": [],
+            "brains": [],
+            "speech": {"providers": []},
+            "transcription": {"ready": False, "providers": []},
+            "realtime": {"ready": False, "providers": []},
+        },
+    ),
+    "board.get": (
+        SessionKeyParams,
+        lambda p: {"sessionKey": p.sessionKey, "revision": 0, "tabs": [], "widgets": []},
+    ),
+    "progressCard.get": (SessionKeyParams, lambda p: {"card": None}),
+    "session.discussion.info": (SessionKeyParams, lambda p: {"state": "none"}),
+    "controlUi.sessionPullRequests.subscribe": (
+        SessionKeysParams,
+        lambda p: {"subscribed": bool(p.sessionKeys)},
+    ),
+    # sessions.* names: only when sessions.py does not implement them.
+    "sessions.catalog.list": (Params, lambda p: {"catalogs": []}),
+    "sessions.groups.list": (Params, lambda p: {"groups": [], "sectionOrder": []}),
+    "sessions.groups.defaults": (Params, lambda p: {"defaults": []}),
+    "sessions.observer.visibility": (Params, lambda p: {"ok": True}),
+    "sessions.viewers.set": (SessionKeysParams, lambda p: {"sessionKeys": p.sessionKeys}),
+    "sessions.branches.list": (SessionKeyParams, lambda p: {"branches": []}),
+    "sessions.companion.state": (SessionKeyParams, lambda p: {"exchanges": []}),
+}
+
+for _name, (_params, _answer) in _STARTUP_STUBS.items():
+    _startup_stub(_name, _params, _answer)
+
+
+@method("system.info", scope=gw_scopes.READ, advertised=False)
+async def system_info(ctx: CallContext, params: Params) -> dict[str, Any]:
+    return selectors.system_info(include_host=_is_admin(ctx))
+
+
+if "chat.startup" not in REGISTRY:  # chat.py owns it once it implements it
+
+    class ChatStartupParams(Params):
+        sessionKey: str = "main"  # noqa: N815
+
+    @method("chat.startup", params=ChatStartupParams, scope=gw_scopes.READ, advertised=False)
+    def chat_startup(ctx: CallContext, params: ChatStartupParams) -> dict[str, Any]:
+        try:
+            return selectors.chat_startup_empty(session_key=params.sessionKey)
+        except SessionKeyError as exc:
+            raise MethodError(str(exc)) from None

@@ -8,6 +8,7 @@ not touch the ORM directly.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,10 @@ class Connection(Protocol):
     def subscribe_sessions(self, keys: list[str] | None) -> None: ...
 
     def unsubscribe_sessions(self, keys: list[str] | None) -> None: ...
+
+    def subscribe_messages(self, key: str, on: bool) -> None: ...
+
+    def watch_run(self, run_id: str) -> asyncio.Future[dict[str, Any]]: ...
 
     async def wait_run(self, run_id: str, timeout_s: float) -> dict[str, Any] | None: ...
 

@@ -151,6 +151,9 @@ async def test_publish_from_another_thread_reaches_the_loop() -> None:
         await consumer.disconnect(1000)
 
 
+# database_sync_to_async tidies the thread's connections around the (mocked) build,
+# which needs database access allowed; the summary itself is built only once.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_health_is_served_from_cache_without_a_database_call() -> None:
     state.health_reset()

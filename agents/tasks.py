@@ -1,0 +1,29 @@
+"""Celery tasks of the agents app (interfaces: ids in, one service call)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+
+# Queue: the default one ("default", CELERY_TASK_DEFAULT_QUEUE); the per-task ``queue``
+# option is deprecated in Celery 5, routes belong in CELERY_TASK_ROUTES.
+# Under the lease (settings.WORK_LEASE_SECONDS is renewed while streaming) and under the
+# Redis visibility timeout (3600 s), so a slow run is never delivered twice.
+RUN_SOFT_TIME_LIMIT_S = 540
+RUN_TIME_LIMIT_S = 600
+
+
+@shared_task(
+    name="agents.run_advance",
+    base=DjangoTask,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=RUN_SOFT_TIME_LIMIT_S,
+    time_limit=RUN_TIME_LIMIT_S,
+)
+def run_advance_task(run_pk: int) -> None:
+    """Advance one run (by pk); a redelivery for a finished or claimed run does nothing."""
+    from agents.runs import run_advance
+
+    run_advance(run_pk=run_pk)
