@@ -205,13 +205,24 @@ def _authenticate_or_raise(
         if shared is None:
             raise _unauthorized()
         allowed, method = shared
-        return Principal(
-            role, gw_scopes.grant(requested, allowed), method, default_agent_id=_default_agent()
+        # A probe only checks that the gateway answers: OpenClaw grants it no scopes.
+        granted = (
+            frozenset() if params.client.mode == "probe" else gw_scopes.grant(requested, allowed)
         )
+        return Principal(role, granted, method, default_agent_id=_default_agent())
 
     device_params = params.device
     auth = params.auth
-    presented = (auth.token if auth else None) or (auth.deviceToken if auth else None) or ""
+    # OpenClaw signs `auth.token ?? auth.deviceToken ?? ""` (null-coalescing, not falsy).
+    presented = ""
+    if auth is not None:
+        presented = (
+            auth.token
+            if auth.token is not None
+            else auth.deviceToken
+            if auth.deviceToken is not None
+            else ""
+        )
     try:
         verified = verify_device(
             device_id=device_params.id,

@@ -135,23 +135,25 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self._close(CLOSE_NORMAL, "handshake timeout")
 
     # --- outbound --------------------------------------------------------------------
-    def _enqueue(self, frame: dict[str, Any], *, drop_if_slow: bool = False) -> None:
+    def _enqueue(self, frame: dict[str, Any], *, drop_if_slow: bool = False) -> bool:
+        """Queue a frame; return False if it was dropped (closing, or slow and droppable)."""
         if self.closing:
-            return
+            return False
         # ASCII-escaped: a lone surrogate echoed from client input stays valid UTF-8.
         text = json.dumps(frame, separators=(",", ":"))
         size = len(text)
         if self._out_bytes + size > settings.GATEWAY_MAX_BUFFERED_BYTES:
             if drop_if_slow:
-                return
+                return False
             logger.warning("closing slow consumer %s", self.conn_id)
             self._out.clear()
             self._out_bytes = 0
             self._close(CLOSE_POLICY, "slow consumer")
-            return
+            return False
         self._out.append(text)
         self._out_bytes += size
         self._out_ready.set()
+        return True
 
     def _close(self, code: int, reason: str) -> None:
         """Close after everything already queued has been sent."""
@@ -217,16 +219,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         frame = parse_frame(text)
         if not isinstance(frame, RequestFrame) or frame.method != "connect":
-            request_id = (
-                frame.request_id
-                if isinstance(frame, FrameError)
-                else getattr(frame, "id", "invalid")
-            )
-            self._send_error(
-                request_id,
-                ErrorCode.INVALID_REQUEST,
-                "invalid handshake: first request must be connect",
-            )
+            message = "invalid handshake: first request must be connect"
+            request_id = getattr(frame, "id", "invalid")
+            if isinstance(frame, FrameError):
+                message, request_id = f"{message} ({frame.message})", frame.request_id
+            self._send_error(request_id, ErrorCode.INVALID_REQUEST, message)
             self._close(CLOSE_POLICY, "invalid handshake")
             return
         if self._handshake.done():
@@ -419,7 +416,16 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self.principal.role == "operator" and not gw_scopes.satisfies(
             self.principal.scopes, method.scope
         ):
-            self._unauthorized(frame.id, f"missing scope: {method.scope}")
+            self._unauthorized(
+                frame.id,
+                f"missing scope: {method.scope}",
+                code=ErrorCode.FORBIDDEN,
+                details={
+                    "code": "MISSING_SCOPE",
+                    "missingScope": method.scope,
+                    "requiredScopes": [method.scope],
+                },
+            )
             return
         try:
             params = method.params.model_validate(frame.params if frame.params is not None else {})
@@ -442,9 +448,16 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
         task.add_done_callback(_forget)
 
-    def _unauthorized(self, request_id: str, message: str) -> None:
+    def _unauthorized(
+        self,
+        request_id: str,
+        message: str,
+        *,
+        code: str = ErrorCode.INVALID_REQUEST,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         self.unauthorized_calls += 1
-        self._send_error(request_id, ErrorCode.INVALID_REQUEST, message)
+        self._send_error(request_id, code, message, details=details)
         if self.unauthorized_calls >= MAX_UNAUTHORIZED:
             self._close(CLOSE_POLICY, "repeated unauthorized calls")
 
@@ -522,13 +535,13 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._deliver(event, payload, drop_if_slow=bool(message.get("dropIfSlow")))
 
     def _deliver(self, event: str, payload: Any, *, drop_if_slow: bool = False) -> None:
-        self.seq += 1
-        self._enqueue(
-            event_frame(event, payload, seq=self.seq, state_version=dict(state.state_version))
-            if event in ("presence", "health")
-            else event_frame(event, payload, seq=self.seq),
-            drop_if_slow=drop_if_slow,
-        )
+        # A dropped event takes no seq: clients see contiguous numbers (a gap means loss).
+        seq = self.seq + 1
+        versions = dict(state.state_version) if event in ("presence", "health") else None
+        if self._enqueue(
+            event_frame(event, payload, seq=seq, state_version=versions), drop_if_slow=drop_if_slow
+        ):
+            self.seq = seq
 
     def _subscribed(self, session_key: str | None) -> bool:
         if self.session_subs is None:

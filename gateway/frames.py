@@ -8,6 +8,7 @@ Shapes follow OpenClaw's TypeBox schemas (additionalProperties: false on the env
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,8 @@ class ErrorCode:
     AGENT_TIMEOUT = "AGENT_TIMEOUT"
     INVALID_REQUEST = "INVALID_REQUEST"
     UNAVAILABLE = "UNAVAILABLE"
+    # OpenClaw 2026.9.6 answers a missing scope with FORBIDDEN (captured frames).
+    FORBIDDEN = "FORBIDDEN"
 
 
 def error_shape(
@@ -142,6 +145,16 @@ def validation_message(exc: ValidationError) -> str:
     return _first_error(exc)
 
 
+_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """True if a \\uD800-\\uDFFF escape is not part of a high+low pair."""
+    return any(len(match.group()) == 6 for match in _SURROGATE_ESCAPE.finditer(text))
+
+
 def parse_frame(text: str) -> ParsedFrame | FrameError:  # noqa: PLR0911
     """Parse one text frame. Unknown frame types parse to None (ignored, as v4 says)."""
     try:
@@ -152,6 +165,12 @@ def parse_frame(text: str) -> ParsedFrame | FrameError:  # noqa: PLR0911
         return FrameError("invalid request frame: expected a JSON object")
     raw_id = data.get("id")
     request_id = raw_id if isinstance(raw_id, str) and raw_id else "invalid"
+    if "\\u" in text and _has_lone_surrogate(text):
+        return FrameError(
+            "invalid request frame: a string holds a lone UTF-16 surrogate escape; "
+            "send valid Unicode text",
+            "invalid" if _has_lone_surrogate(json.dumps(request_id)) else request_id[:256],
+        )
     kind = data.get("type")
     try:
         if kind == "req":

@@ -8,7 +8,11 @@ WRITE = "operator.write"
 APPROVALS = "operator.approvals"
 PAIRING = "operator.pairing"
 
-ALL_SCOPES = (ADMIN, READ, WRITE, APPROVALS, PAIRING)
+# OpenClaw 2026.9 also knows these; admin implies them, nothing here requires them yet.
+QUESTIONS = "operator.questions"
+TALK_SECRETS = "operator.talk.secrets"
+
+ALL_SCOPES = (ADMIN, READ, WRITE, APPROVALS, PAIRING, QUESTIONS, TALK_SECRETS)
 
 
 def invalid_scopes(scopes: list[str]) -> list[str]:

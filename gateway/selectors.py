@@ -123,4 +123,9 @@ def health_summary() -> dict[str, Any]:
             for a in agents
         ],
         "sessions": sessions,
+        # Keys OpenClaw 2026.9.6's clients read; we have no plugins or hot reload.
+        "plugins": {"loaded": [], "errors": [], "unavailable": []},
+        "configReload": {"hotReloadStatus": "inactive"},
+        "modelRuntime": {"degraded": False, "pendingAgents": []},
+        "eventLoop": {"degraded": False, "degradedSinceMs": None, "reasons": []},
     }
