@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
+from gateway import authcache
 from gateway import scopes as gw_scopes
 from gateway.device_auth import DeviceAuthError, VerifiedDevice, verify_device
 from gateway.frames import ConnectParams, ErrorCode
@@ -88,13 +89,52 @@ def _shared_secret_scopes(params: ConnectParams) -> tuple[frozenset[str], str] |
         return None
     if not auth.token:
         return None
-    record = GatewayToken.objects.active().filter(token_hash=token_hash(auth.token)).first()
-    if record is None:
+    hashed = token_hash(auth.token)
+    row = (
+        GatewayToken.objects.active()
+        .filter(token_hash=hashed)
+        .values_list("pk", "scopes", "last_used_at")
+        .first()
+    )
+    if row is None:
         return None
+    pk, scopes, last_used_at = row
     now = timezone.now()
-    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
-        GatewayToken.objects.filter(pk=record.pk).update(last_used_at=now)
-    return frozenset(record.scopes), "token"
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        GatewayToken.objects.filter(pk=pk).update(last_used_at=now)
+    authcache.remember_token(hashed, frozenset(scopes))
+    return frozenset(scopes), "token"
+
+
+def gateway_connect_cached(*, params: ConnectParams) -> Principal | None:
+    """Authenticate a plain operator token connect from the in-process cache, or None.
+
+    No database call: safe on the event loop. None means "take the full path" (a cache
+    miss, a device identity, password mode, or a token this cache does not know).
+    """
+    auth = params.auth
+    if (
+        params.device is not None
+        or params.role != "operator"
+        or settings.GATEWAY_AUTH_MODE != "token"
+        or auth is None
+        or not auth.token
+    ):
+        return None
+    allowed = authcache.token_scopes(token_hash(auth.token))
+    default_agent = authcache.default_agent()
+    if allowed is None or default_agent is None:
+        return None
+    return Principal(
+        params.role, _granted(params, allowed), "token", default_agent_id=default_agent
+    )
+
+
+def _granted(params: ConnectParams, allowed: frozenset[str]) -> frozenset[str]:
+    # A probe only checks that the gateway answers: OpenClaw grants it no scopes.
+    if params.client.mode == "probe":
+        return frozenset()
+    return gw_scopes.grant(list(params.scopes or []), allowed)
 
 
 def _pairing_event(device: Device) -> tuple[str, dict[str, Any]]:
@@ -142,6 +182,17 @@ def gateway_connect_authenticate(
     a fresh device token, which also authenticates it on later connects. Raises
     ``ConnectError``; a pending pairing request it records is committed all the same.
     """
+    if params.device is None:
+        # Reads and at most one UPDATE: no transaction, so no SQLite write lock taken
+        # up front (IMMEDIATE mode) on the hot path of every CLI command.
+        return _authenticate_or_raise(
+            params=params,
+            nonce=nonce,
+            is_local=is_local,
+            browser_origin=browser_origin,
+            remote_ip=remote_ip,
+            now_ms=now_ms,
+        )
     outcome = _authenticate(
         params=params,
         nonce=nonce,
@@ -205,11 +256,7 @@ def _authenticate_or_raise(
         if shared is None:
             raise _unauthorized()
         allowed, method = shared
-        # A probe only checks that the gateway answers: OpenClaw grants it no scopes.
-        granted = (
-            frozenset() if params.client.mode == "probe" else gw_scopes.grant(requested, allowed)
-        )
-        return Principal(role, granted, method, default_agent_id=_default_agent())
+        return Principal(role, _granted(params, allowed), method, default_agent_id=_default_agent())
 
     device_params = params.device
     auth = params.auth
@@ -278,8 +325,12 @@ def _authenticate_or_raise(
 
 
 def _default_agent() -> str:
-    slug = Agent.objects.default_first().values_list("slug", flat=True).first()
-    return slug or "main"
+    cached = authcache.default_agent()
+    if cached is not None:
+        return cached
+    slug = Agent.objects.default_first().values_list("slug", flat=True).first() or "main"
+    authcache.remember_default_agent(slug)
+    return slug
 
 
 def _device_pair(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from agents.services import agent_ensure_default
 from core.crypto import write_private_file
+from gateway import authcache
 from gateway import scopes as gw_scopes
 from gateway.models import GatewayToken
 from gateway.tokens import token_generate, token_hash
@@ -66,13 +67,18 @@ def gateway_token_create(
 
 
 def gateway_token_revoke(*, token_pk: int) -> bool:
-    """Revoke a token; return False if it was already revoked or does not exist."""
-    return (
+    """Revoke a token; return False if it was already revoked or does not exist.
+
+    Clears this process's connect cache at once (an UPDATE sends no post_save signal).
+    """
+    revoked = (
         GatewayToken.objects.filter(pk=token_pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         == 1
     )
+    authcache.clear()
+    return revoked
 
 
 @dataclass(frozen=True)
