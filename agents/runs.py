@@ -534,6 +534,14 @@ class _Turn:
 
             def announce() -> None:
                 self._agent(
+                    "usage",
+                    {
+                        "inputTokens": done.usage.input,
+                        "outputTokens": done.usage.output,
+                        "totalTokens": done.usage.total,
+                    },
+                )
+                self._agent(
                     "lifecycle",
                     {
                         "phase": "end",

@@ -283,3 +283,56 @@ def test_it_runs_on_postgresql_and_redis(services: dict[str, str], tmp_path: Pat
     assert gw.proc.returncode == 0
     # Team mode keeps no files: every secret comes from the environment.
     assert not (tmp_path / "data").exists()
+
+
+def test_sigterm_sends_the_shutdown_event_then_closes_1012(tmp_path: Path) -> None:
+    import asyncio
+
+    import websockets
+
+    token = "shutdown-token-0123456789abcdef"
+    gw = GatewayProcess(child_env(tmp_path / "data", OPENCLAW_GATEWAY_TOKEN=token)).start()
+
+    async def scenario() -> tuple[list[dict[str, Any]], int | None]:
+        async with websockets.connect(f"ws://127.0.0.1:{gw.port}/") as ws:
+            await ws.recv()  # connect.challenge
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "req",
+                        "id": "c",
+                        "method": "connect",
+                        "params": {
+                            "minProtocol": 4,
+                            "maxProtocol": 4,
+                            "client": {
+                                "id": "cli",
+                                "version": "t",
+                                "platform": "linux",
+                                "mode": "cli",
+                            },
+                            "auth": {"token": token},
+                            "role": "operator",
+                            "scopes": ["operator.read"],
+                        },
+                    }
+                )
+            )
+            assert json.loads(await ws.recv())["ok"] is True
+            assert gw.proc is not None
+            gw.proc.send_signal(signal.SIGTERM)
+            frames: list[dict[str, Any]] = []
+            try:
+                while True:
+                    frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            except websockets.ConnectionClosed as closed:
+                return frames, closed.rcvd.code if closed.rcvd else None
+
+    frames, code = asyncio.run(scenario())
+    gw.stop()
+    shutdown = [f for f in frames if f.get("event") == "shutdown"]
+    assert shutdown, frames
+    assert shutdown[0]["payload"]["reason"]
+    assert code == 1012
+    assert gw.proc is not None
+    assert gw.proc.returncode == 0

@@ -171,8 +171,9 @@ def test_a_turn_publishes_events_in_order_and_persists_before_the_final(
         "chat:status",
         "agent:lifecycle:start",
     ]
-    assert summary[-4:] == [
+    assert summary[-5:] == [
         "session.message",
+        "agent:usage",
         "agent:lifecycle:end",
         "chat:final",
         "sessions.changed",
@@ -193,6 +194,8 @@ def test_a_turn_publishes_events_in_order_and_persists_before_the_final(
     assert final["stopReason"] == "stop"
     assert final["message"]["content"][0]["text"] == expected
     assert final["usage"]["output"] > 0
+    usage = next(p["data"] for p in agent_events if p["stream"] == "usage")
+    assert usage["outputTokens"] == final["usage"]["output"]
 
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED

@@ -15,7 +15,6 @@ EVENTS = frozenset(
         "tick",
         "shutdown",
         "health",
-        "cron",
         "sessions.changed",
         "session.message",
         "device.pair.requested",
