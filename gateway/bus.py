@@ -124,7 +124,10 @@ async def _listen() -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    channel = await layer.new_channel("gateway-process.")  # type: ignore[call-arg]
+    # The default prefix on purpose: channels-redis serves all of a process's channels
+    # with one blocking read on one key per prefix, under one lock; a second prefix
+    # would wait behind that read (up to 5 s) before its own is even issued.
+    channel = await layer.new_channel()
     await layer.group_add(GROUP, channel)
     try:
         while True:

@@ -87,6 +87,11 @@ def _is_loopback(address: str | None) -> bool:
 class GatewayConsumer(AsyncWebsocketConsumer):
     """One WebSocket client of the gateway."""
 
+    # No channel-layer channel per socket: events reach sockets through gateway.bus,
+    # which has one layer channel per process. An alias that names no layer makes
+    # Channels skip creating (and polling) a channel for every connection.
+    channel_layer_alias = "gateway-sockets-use-the-bus"
+
     # --- lifecycle -----------------------------------------------------------------
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its per-message ``aclose_old_connections()``.
