@@ -19,7 +19,8 @@ from pydantic import Field
 from agents.models import Run
 from agents.providers import default_model_ref
 from agents.runs import RunStatus, run_abort, run_start, run_status
-from channels_app.models import ChannelAccount, ChannelKind
+from channels_app.models import ChannelKind
+from channels_app.services import OutboundError, outbound_enqueue
 from gateway.frames import ErrorCode, error_shape
 from gateway.methods.registry import CallContext, MethodError, TwoPhase, method
 from gateway.methods.sessions import (
@@ -402,7 +403,11 @@ class SendParams(WireParams):
 
 @method("send", params=SendParams)
 def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
-    """Refuse honestly: no channel connector can deliver outbound messages yet."""
+    """Accept a message into a channel account's durable outbox (idempotent).
+
+    Delivery is the connector's job: the row stays pending until the account's
+    connector sends it, so an accepted message is never lost or sent twice.
+    """
     channel = (params.channel or "").strip().lower()
     if not channel or channel == "last":
         raise MethodError(
@@ -413,16 +418,22 @@ def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
         raise MethodError(
             f"unknown channel {channel!r}; known channels: {', '.join(ChannelKind.values)}"
         )
-    account_id = (params.account_id or "default").strip().lower()
-    configured = ChannelAccount.objects.filter(
-        kind=channel, account_id=account_id, enabled=True
-    ).exists()
-    if not configured:
-        raise MethodError(
-            f"no channel connector installed for {channel}: no enabled {channel} account "
-            f"{account_id!r} is configured; add one in the admin (Channels → Channel accounts)"
+    if params.media_url or params.media_urls:
+        raise MethodError("media is not supported by send yet; send text in message")
+    try:
+        enqueued = outbound_enqueue(
+            kind=channel,
+            account_id=(params.account_id or "default").strip().lower(),
+            chat_id=params.to.strip(),
+            text=params.message or "",
+            dedupe_key=f"send:{params.idempotency_key}",
         )
-    raise MethodError(
-        f"no channel connector installed for {channel}: account {account_id!r} exists, but "
-        "this gateway cannot deliver outbound messages until its connector is installed"
-    )
+    except OutboundError as exc:
+        raise MethodError(str(exc)) from None
+    return {
+        "runId": params.idempotency_key,
+        "messageId": str(enqueued.message.public_id),
+        "channel": channel,
+        "chatId": enqueued.message.chat_id,
+        "status": enqueued.message.status,
+    }

@@ -298,7 +298,7 @@ async def _errors(port: int) -> None:
             "send", {"to": "42", "message": "hi", "channel": "telegram", "idempotencyKey": "s1"}
         )
         assert not sent["ok"]
-        assert "no channel connector installed for telegram" in sent["error"]["message"]
+        assert "no enabled telegram account 'default' is configured" in sent["error"]["message"]
     finally:
         await client.close()
 
@@ -372,3 +372,25 @@ async def _session_methods(port: int) -> None:
 
 def test_session_methods_and_their_events(gateway: GatewayProcess) -> None:
     asyncio.run(_session_methods(gateway.port))
+
+
+@pytest.mark.django_db
+def test_send_accepts_into_the_outbox_of_a_configured_account() -> None:
+    from channels_app.models import ChannelAccount, OutboundMessage
+    from gateway.methods.chat import SendParams, send
+    from gateway.methods.registry import CallContext
+
+    ChannelAccount.objects.create(kind="telegram", account_id="default")
+    ctx = CallContext(
+        "c", "operator", frozenset({"operator.write"}), "cli", "cli", None, frozenset()
+    )
+    params = SendParams.model_validate(
+        {"to": "42", "message": "hello", "channel": "telegram", "idempotencyKey": "s-1"}
+    )
+    answer = send(ctx, params)
+    assert answer["runId"] == "s-1"
+    assert answer["channel"] == "telegram"
+    assert answer["chatId"] == "42"
+    assert answer["status"] == "pending"
+    assert send(ctx, params)["messageId"] == answer["messageId"]  # idempotent
+    assert OutboundMessage.objects.get().text == "hello"
