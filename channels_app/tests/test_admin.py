@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
 from channels_app.models import ChannelAccount, ChannelKind
@@ -16,14 +15,14 @@ from channels_app.tests.factories import (
     OutboundMessageFactory,
 )
 from core.fields import Undecryptable
+from tests.admin_checks import admin_url, assert_add_and_change_load, assert_changelist_queries_flat
 
 pytestmark = pytest.mark.django_db
 
 BOT_TOKEN = "7012345678:AAHsecretPartThatMustNeverShowUp_xyzW"
 
 
-def _url(model: type[Any], view: str, *args: object) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+_url = admin_url
 
 
 def _account_form(account: ChannelAccount, **overrides: str) -> dict[str, str]:
@@ -58,18 +57,9 @@ def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
     factory: Any,
     max_queries: int,
 ) -> None:
-    url = _url(factory._meta.model, "changelist")
-    factory.create_batch(5)
-    with django_assert_max_num_queries(max_queries) as with_five:
-        assert admin_client.get(url).status_code == 200
-
-    factory.create_batch(10)
-    with django_assert_max_num_queries(max_queries) as with_fifteen:
-        response = admin_client.get(url)
-
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == 15
-    assert len(with_fifteen) == len(with_five)
+    assert_changelist_queries_flat(
+        admin_client, django_assert_max_num_queries, factory, max_queries
+    )
 
 
 @pytest.mark.parametrize(
@@ -82,11 +72,7 @@ def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
     ],
 )
 def test_add_and_change_views_load(admin_client: Client, factory: Any, add_status: int) -> None:
-    obj = factory.create()
-    model = factory._meta.model
-
-    assert admin_client.get(_url(model, "add")).status_code == add_status
-    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+    assert_add_and_change_load(admin_client, factory, add_status)
 
 
 def test_change_page_never_contains_the_bot_token(admin_client: Client) -> None:

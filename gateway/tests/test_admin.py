@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
@@ -15,12 +14,12 @@ from gateway import scopes
 from gateway.models import GatewayToken
 from gateway.tests.factories import GatewayTokenFactory, NodeFactory
 from gateway.tokens import token_hash
+from tests.admin_checks import admin_url, assert_changelist_queries_flat
 
 pytestmark = pytest.mark.django_db
 
 
-def _url(model: type[Any], view: str, *args: object) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+_url = admin_url
 
 
 @pytest.mark.parametrize(
@@ -36,18 +35,9 @@ def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
     factory: Any,
     max_queries: int,
 ) -> None:
-    url = _url(factory._meta.model, "changelist")
-    factory.create_batch(5)
-    with django_assert_max_num_queries(max_queries) as with_five:
-        assert admin_client.get(url).status_code == 200
-
-    factory.create_batch(10)
-    with django_assert_max_num_queries(max_queries) as with_fifteen:
-        response = admin_client.get(url)
-
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == 15
-    assert len(with_fifteen) == len(with_five)
+    assert_changelist_queries_flat(
+        admin_client, django_assert_max_num_queries, factory, max_queries
+    )
 
 
 @pytest.mark.parametrize("factory", [NodeFactory, GatewayTokenFactory], ids=["node", "token"])

@@ -6,17 +6,16 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
 from sessions_app.models import Message, Session
 from sessions_app.tests.factories import MessageFactory, SessionFactory
+from tests.admin_checks import admin_url, assert_add_and_change_load, assert_changelist_queries_flat
 
 pytestmark = pytest.mark.django_db
 
 
-def _url(model: type[Any], view: str, *args: object) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+_url = admin_url
 
 
 @pytest.mark.parametrize(
@@ -32,18 +31,9 @@ def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
     factory: Any,
     max_queries: int,
 ) -> None:
-    url = _url(factory._meta.model, "changelist")
-    factory.create_batch(5)
-    with django_assert_max_num_queries(max_queries) as with_five:
-        assert admin_client.get(url).status_code == 200
-
-    factory.create_batch(10)
-    with django_assert_max_num_queries(max_queries) as with_fifteen:
-        response = admin_client.get(url)
-
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == 15
-    assert len(with_fifteen) == len(with_five)
+    assert_changelist_queries_flat(
+        admin_client, django_assert_max_num_queries, factory, max_queries
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,11 +45,7 @@ def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
     ],
 )
 def test_add_and_change_views_load(admin_client: Client, factory: Any, add_status: int) -> None:
-    obj = factory.create()
-    model = factory._meta.model
-
-    assert admin_client.get(_url(model, "add")).status_code == add_status
-    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+    assert_add_and_change_load(admin_client, factory, add_status)
 
 
 def test_session_page_links_to_its_transcript_instead_of_inlining_it(
