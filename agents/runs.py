@@ -210,6 +210,7 @@ def run_start(
         content=[{"type": "text", "text": message}],
         run_public_id=run.public_id,
         changed_reason="send",
+        idempotency_key=f"{run_id}:user",
     )
     Run.objects.filter(pk=run.pk).update(trigger_seq=user_message.seq)
     run.trigger_seq = user_message.seq

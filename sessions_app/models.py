@@ -112,6 +112,9 @@ class Message(BaseModel):
     model = models.CharField(max_length=200, blank=True, default="")
     usage = models.JSONField(default=dict, blank=True)
     stop_reason = models.CharField(max_length=32, blank=True, default="")
+    # The client's key for this entry (OpenClaw: "<runId>:user"): UIs match it to the
+    # message they showed optimistically, so it is not shown twice.
+    idempotency_key = models.CharField(max_length=256, blank=True, default="")
 
     class Meta:
         ordering = ["session", "seq"]

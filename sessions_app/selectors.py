@@ -297,6 +297,8 @@ def wire_message(message: Message) -> dict[str, Any]:
             wire["usage"] = message.usage
         wire["stopReason"] = message.stop_reason or "stop"
     meta: dict[str, Any] = {"id": str(message.pk), "seq": message.seq}
+    if message.idempotency_key:
+        wire["idempotencyKey"] = meta["idempotencyKey"] = message.idempotency_key
     if message.run_public_id is not None:
         meta["runPublicId"] = str(message.run_public_id)
     wire["__openclaw"] = meta

@@ -133,6 +133,7 @@ def session_message_append(
     usage: Mapping[str, int] | None = None,
     stop_reason: str = "",
     changed_reason: str | None = "message",
+    idempotency_key: str = "",
 ) -> Message:
     """Append a message to the session's transcript and return it.
 
@@ -167,6 +168,7 @@ def session_message_append(
         model=model,
         usage=dict(usage or {}),
         stop_reason=stop_reason,
+        idempotency_key=idempotency_key,
         created_at=now,
     )
     session.last_seq = seq

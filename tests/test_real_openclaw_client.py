@@ -166,3 +166,84 @@ def test_the_tui_connects_with_its_device_and_chats(
         assert reply in screen(), screen()
     finally:
         subprocess.run([*tmux, "kill-server"], check=False)
+
+
+CONTROL_UI = CLIENT_DIR / "node_modules/openclaw/dist/control-ui"
+PLAYWRIGHT = CLIENT_DIR / "node_modules/playwright-core"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+CONTROL_UI_SCRIPT = r"""
+const { chromium } = require(process.env.PLAYWRIGHT);
+(async () => {
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: [
+    '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(process.env.UI_URL, { waitUntil: 'networkidle' });
+    await page.fill('#login-gate-url', process.env.GATEWAY_URL);
+    await page.fill('#login-gate-credential', process.env.TOKEN);
+    await page.click('text=Connect');
+    const box = page.getByPlaceholder('Message Main');
+    await box.waitFor({ timeout: 20000 });
+    await box.fill('hello from the control ui');
+    await page.keyboard.press('Enter');
+    const reply = 'Placeholder reply (no model provider configured yet): hello from the control ui';
+    await page.waitForSelector(`text=${reply}`, { timeout: 20000 });
+    const shown = await page.getByText('hello from the control ui', { exact: true }).count();
+    await page.screenshot({ path: process.env.SHOT });
+    console.log(JSON.stringify({ ok: true, userMessagesShown: shown }));
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => { console.log(JSON.stringify({ ok: false, error: String(e) })); process.exit(1); });
+"""
+
+
+@pytest.mark.skipif(
+    not (CONTROL_UI.exists() and PLAYWRIGHT.exists() and Path(CHROMIUM).exists()),
+    reason="needs OpenClaw's Control UI, playwright-core in the client dir and Debian chromium",
+)
+def test_the_control_ui_in_chromium_logs_in_and_chats(tmp_path: Path) -> None:
+    """OpenClaw's own Control UI (a browser app) against our gateway, in headless Chromium."""
+    from tests.gateway_process import free_port
+
+    ui_port = free_port()
+    ui_origin = f"http://127.0.0.1:{ui_port}"
+    env = child_env(
+        tmp_path / "data", OPENCLAW_GATEWAY_TOKEN=TOKEN, OPENCLAW_GATEWAY_ALLOWED_ORIGINS=ui_origin
+    )
+    static = subprocess.Popen(
+        ["python3", "-m", "http.server", str(ui_port), "--bind", "127.0.0.1"],
+        cwd=CONTROL_UI,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    script = tmp_path / "control_ui.js"
+    script.write_text(CONTROL_UI_SCRIPT)
+    try:
+        with GatewayProcess(env) as gw:
+            result = subprocess.run(
+                [str(NODE_BIN / "node"), str(script)],
+                env={
+                    "PATH": f"{NODE_BIN}:/usr/bin:/bin",
+                    "HOME": str(tmp_path),
+                    "PLAYWRIGHT": str(PLAYWRIGHT),
+                    "CHROMIUM": CHROMIUM,
+                    "UI_URL": ui_origin + "/",
+                    "GATEWAY_URL": f"ws://127.0.0.1:{gw.port}",
+                    "TOKEN": TOKEN,
+                    "SHOT": str(tmp_path / "control-ui.png"),
+                },
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+    finally:
+        static.terminate()
+        static.wait(timeout=10)
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["ok"], outcome
+    # The optimistic message and the echoed one carry the same idempotencyKey: shown once.
+    assert outcome["userMessagesShown"] == 1
