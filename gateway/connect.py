@@ -11,8 +11,10 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -182,18 +184,8 @@ def gateway_connect_authenticate(
     a fresh device token, which also authenticates it on later connects. Raises
     ``ConnectError``; a pending pairing request it records is committed all the same.
     """
-    if params.device is None:
-        # Reads and at most one UPDATE: no transaction, so no SQLite write lock taken
-        # up front (IMMEDIATE mode) on the hot path of every CLI command.
-        return _authenticate_or_raise(
-            params=params,
-            nonce=nonce,
-            is_local=is_local,
-            browser_origin=browser_origin,
-            remote_ip=remote_ip,
-            now_ms=now_ms,
-        )
-    outcome = _authenticate(
+    authenticate = partial(
+        _authenticate_or_raise,
         params=params,
         nonce=nonce,
         is_local=is_local,
@@ -201,30 +193,23 @@ def gateway_connect_authenticate(
         remote_ip=remote_ip,
         now_ms=now_ms,
     )
+    if params.device is None:
+        # Reads and at most one UPDATE: no transaction, so no SQLite write lock taken
+        # up front (IMMEDIATE mode) on the hot path of every CLI command.
+        return authenticate()
+    outcome = _in_transaction_keeping_pairing(authenticate)
     if isinstance(outcome, ConnectError):
         raise outcome
     return outcome
 
 
 @transaction.atomic
-def _authenticate(
-    *,
-    params: ConnectParams,
-    nonce: str,
-    is_local: bool,
-    browser_origin: bool,
-    remote_ip: str | None,
-    now_ms: int,
+def _in_transaction_keeping_pairing(
+    authenticate: Callable[[], Principal],
 ) -> Principal | ConnectError:
+    """Run a device connect in one transaction; a recorded pairing request survives."""
     try:
-        return _authenticate_or_raise(
-            params=params,
-            nonce=nonce,
-            is_local=is_local,
-            browser_origin=browser_origin,
-            remote_ip=remote_ip,
-            now_ms=now_ms,
-        )
+        return authenticate()
     except ConnectError as exc:
         if exc.event is None:
             raise  # nothing to keep: roll back
