@@ -14,6 +14,7 @@ from typing_extensions import override
 
 from agents.models import Agent, CronJob, RoutingRule, Run, RunStep
 from agents.services import agent_save
+from core.admin import RuntimeWrittenAdmin
 
 _STRING_LIST_HELP = "A JSON list of strings, e.g. {example}; [] for none."
 
@@ -184,18 +185,8 @@ class RunStepInline(admin.TabularInline[RunStep, Run]):
         return False
 
 
-class _ReadOnlyMixin:
-    """Rows the runtime writes: viewable and deletable, never added or edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Run)
-class RunAdmin(_ReadOnlyMixin, admin.ModelAdmin[Run]):
+class RunAdmin(RuntimeWrittenAdmin[Run]):
     list_display = [
         "run_id",
         "agent",
@@ -252,7 +243,7 @@ class RunAdmin(_ReadOnlyMixin, admin.ModelAdmin[Run]):
 
 
 @admin.register(RunStep)
-class RunStepAdmin(_ReadOnlyMixin, admin.ModelAdmin[RunStep]):
+class RunStepAdmin(RuntimeWrittenAdmin[RunStep]):
     list_display = ["run", "step_no", "kind", "status", "tool_name", "created_at", "finished_at"]
     list_select_related = ["run"]
     list_filter = ["kind", "status"]

@@ -21,6 +21,7 @@ from django.utils.text import Truncator
 from typing_extensions import override
 
 from channels_app.models import ChannelAccount, InboundMessage, OutboundMessage
+from core.admin import RuntimeWrittenAdmin
 from core.fields import Undecryptable
 
 MASK = "••••"
@@ -223,18 +224,8 @@ class ChannelAccountAdmin(admin.ModelAdmin[ChannelAccount]):
         obj.save(update_fields=[*form.fields, "updated_at"])
 
 
-class _RuntimeWrittenAdmin:
-    """Rows the pipeline writes: viewable and deletable, never added or edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(InboundMessage)
-class InboundMessageAdmin(_RuntimeWrittenAdmin, admin.ModelAdmin[InboundMessage]):
+class InboundMessageAdmin(RuntimeWrittenAdmin[InboundMessage]):
     list_display = [
         "received_at",
         "account",
@@ -267,7 +258,7 @@ class InboundMessageAdmin(_RuntimeWrittenAdmin, admin.ModelAdmin[InboundMessage]
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(_RuntimeWrittenAdmin, admin.ModelAdmin[OutboundMessage]):
+class OutboundMessageAdmin(RuntimeWrittenAdmin[OutboundMessage]):
     list_display = [
         "created_at",
         "account",

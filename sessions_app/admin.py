@@ -6,17 +6,14 @@ filtered on it instead of showing them inline. Messages are written by the runti
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
-from typing_extensions import override
 
+from core.admin import RuntimeWrittenAdmin
 from sessions_app.models import Message, Session
 
 
@@ -134,7 +131,7 @@ class SessionAdmin(admin.ModelAdmin[Session]):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin[Message]):
+class MessageAdmin(RuntimeWrittenAdmin[Message]):
     list_display = ["session", "seq", "role", "preview", "model", "created_at"]
     list_select_related = ["session"]
     list_filter = ["role"]
@@ -146,11 +143,3 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     @admin.display(description="text")
     def preview(self, obj: Message) -> str:
         return Truncator(obj.text).chars(80)
-
-    @override
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @override
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

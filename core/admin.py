@@ -1,0 +1,24 @@
+"""Admin base shared by the apps."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+from typing_extensions import override
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class RuntimeWrittenAdmin(admin.ModelAdmin[_M]):
+    """Rows the runtime writes: viewable and deletable, never added or edited by hand."""
+
+    @override
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @override
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
