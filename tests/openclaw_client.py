@@ -222,7 +222,67 @@ class GatewayClosedError(Exception):
         self.reason = reason
 
 
-class OpenClawClient:
+class _Requests:
+    """Connect and request helpers shared by both clients.
+
+    A client supplies ``challenge``, ``hello``, ``next_id``, ``send_frame`` and
+    ``response(request_id, wait_s=...)``.
+    """
+
+    challenge: dict[str, Any] | None
+    hello: Any
+
+    def next_id(self) -> str:
+        raise NotImplementedError
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def response(self, request_id: str, *, wait_s: float | None = None) -> Any:
+        raise NotImplementedError
+
+    def connect_params(self, **kwargs: Any) -> dict[str, Any]:
+        """Connect params as OpenClaw's clients build them, signed over our challenge."""
+        assert self.challenge is not None, "open() first"
+        return build_connect_params(nonce=self.challenge["nonce"], **kwargs)
+
+    def sign_device(self, params: dict[str, Any], device: DeviceKey) -> dict[str, Any]:
+        assert self.challenge is not None, "open() first"
+        return sign_device(params, device, nonce=self.challenge["nonce"])
+
+    async def handshake(self, params: dict[str, Any], *, request_id: str | None = None) -> Any:
+        """Send ``connect`` with these params; return its ``res`` frame (hello-ok or error)."""
+        rid = request_id or self.next_id()
+        await self.send_frame({"type": "req", "id": rid, "method": "connect", "params": params})
+        frame = await self.response(rid)
+        if frame.get("ok"):
+            self.hello = frame["payload"]
+        return frame
+
+    async def connect(self, **kwargs: Any) -> Any:
+        """``connect_params(**kwargs)`` then ``handshake``; returns the ``res`` frame."""
+        return await self.handshake(self.connect_params(**kwargs))
+
+    async def send_request(
+        self, method: str, params: Any = None, *, request_id: str | None = None
+    ) -> str:
+        rid = request_id or self.next_id()
+        frame: dict[str, Any] = {"type": "req", "id": rid, "method": method}
+        if params is not None:
+            frame["params"] = params
+        await self.send_frame(frame)
+        return rid
+
+    async def call(
+        self, method: str, params: Any = None, *, wait_s: float | None = None
+    ) -> dict[str, Any]:
+        """Send a request and return its first ``res`` frame."""
+        rid = await self.send_request(method, params)
+        frame: dict[str, Any] = await self.response(rid, wait_s=wait_s)
+        return frame
+
+
+class OpenClawClient(_Requests):
     """One connection. Use ``async with OpenClawClient(url) as client:``."""
 
     def __init__(
@@ -371,45 +431,6 @@ class OpenClawClient:
         return self.close_code, self.close_reason
 
     # --- protocol --------------------------------------------------------------------
-    def connect_params(self, **kwargs: Any) -> dict[str, Any]:
-        """Connect params as OpenClaw's clients build them, signed over our challenge."""
-        assert self.challenge is not None, "open() first"
-        return build_connect_params(nonce=self.challenge["nonce"], **kwargs)
-
-    def sign_device(self, params: dict[str, Any], device: DeviceKey) -> dict[str, Any]:
-        assert self.challenge is not None, "open() first"
-        return sign_device(params, device, nonce=self.challenge["nonce"])
-
-    async def handshake(self, params: dict[str, Any], *, request_id: str | None = None) -> Any:
-        """Send ``connect`` with these params; return its ``res`` frame (hello-ok or error)."""
-        rid = request_id or self.next_id()
-        await self.send_frame({"type": "req", "id": rid, "method": "connect", "params": params})
-        frame = await self.response(rid)
-        if frame.get("ok"):
-            self.hello = frame["payload"]
-        return frame
-
-    async def connect(self, **kwargs: Any) -> Any:
-        """``connect_params(**kwargs)`` then ``handshake``; returns the ``res`` frame."""
-        return await self.handshake(self.connect_params(**kwargs))
-
-    async def send_request(
-        self, method: str, params: Any = None, *, request_id: str | None = None
-    ) -> str:
-        rid = request_id or self.next_id()
-        frame: dict[str, Any] = {"type": "req", "id": rid, "method": method}
-        if params is not None:
-            frame["params"] = params
-        await self.send_frame(frame)
-        return rid
-
-    async def call(
-        self, method: str, params: Any = None, *, wait_s: float | None = None
-    ) -> dict[str, Any]:
-        """Send a request and return its first ``res`` frame."""
-        rid = await self.send_request(method, params)
-        frame: dict[str, Any] = await self.response(rid, wait_s=wait_s)
-        return frame
 
     async def expect_final(
         self, method: str, params: Any = None, *, wait_s: float | None = None
@@ -428,7 +449,7 @@ class OpenClawClient:
         return [str(e.get("event")) for e in self.events]
 
 
-class InProcessClient:
+class InProcessClient(_Requests):
     """The same client over channels' ``WebsocketCommunicator``: no socket, in this process.
 
     For tests that patch settings or constants, fake the peer address (``client``) or read
@@ -557,37 +578,6 @@ class InProcessClient:
             if frame.get("type") == "event" and frame.get("event") == name:
                 return frame
             self._pending.append(frame)
-
-    def connect_params(self, **kwargs: Any) -> dict[str, Any]:
-        assert self.challenge is not None, "open() first"
-        return build_connect_params(nonce=self.challenge["nonce"], **kwargs)
-
-    async def handshake(self, params: dict[str, Any], *, request_id: str | None = None) -> Any:
-        rid = request_id or self.next_id()
-        await self.send_frame({"type": "req", "id": rid, "method": "connect", "params": params})
-        frame = await self.response(rid)
-        if frame.get("ok"):
-            self.hello = frame["payload"]
-        return frame
-
-    async def connect(self, **kwargs: Any) -> Any:
-        return await self.handshake(self.connect_params(**kwargs))
-
-    async def send_request(
-        self, method: str, params: Any = None, *, request_id: str | None = None
-    ) -> str:
-        rid = request_id or self.next_id()
-        frame: dict[str, Any] = {"type": "req", "id": rid, "method": method}
-        if params is not None:
-            frame["params"] = params
-        await self.send_frame(frame)
-        return rid
-
-    async def call(
-        self, method: str, params: Any = None, *, wait_s: float | None = None
-    ) -> dict[str, Any]:
-        rid = await self.send_request(method, params)
-        return await self.response(rid, wait_s)
 
 
 async def release_worker_db_connections() -> None:
