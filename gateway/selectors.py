@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def health_summary() -> dict[str, Any]:
         }
         for key, updated in Session.objects.recent().values_list("key", "last_activity_at")[:5]
     ]
-    count = Session.objects.count()
-    sessions = {"path": "database", "count": count, "recent": recent}
+    per_agent = dict(Session.objects.order_by().values_list("agent_slug").annotate(n=Count("pk")))
+    sessions = {"path": "database", "count": sum(per_agent.values()), "recent": recent}
     channels: dict[str, Any] = {}
     for account in ChannelAccount.objects.order_by("kind", "account_id").values(
         "kind", "account_id", "enabled", "mode", "last_error"
@@ -118,7 +119,13 @@ def health_summary() -> dict[str, Any]:
                 "name": a["name"] or None,
                 "isDefault": a["slug"] == default_id,
                 "heartbeat": {"enabled": False},
-                "sessions": sessions if a["slug"] == default_id else {"count": 0, "recent": []},
+                "sessions": {
+                    "path": "database",
+                    "count": per_agent.get(a["slug"], 0),
+                    "recent": [
+                        r for r in recent if str(r["key"]).startswith(f"agent:{a['slug']}:")
+                    ],
+                },
             }
             for a in agents
         ],
