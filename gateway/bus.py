@@ -30,6 +30,8 @@ _subscribers: set[Subscriber] = set()
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
 _listener: asyncio.Task[None] | None = None
+# Set once this process's listener has joined the group (team mode).
+_joined: asyncio.Event | None = None
 
 
 def attach(subscriber: Subscriber) -> None:
@@ -112,12 +114,30 @@ def _publish_layer(message: dict[str, Any]) -> None:
 
 
 def _ensure_listener() -> None:
-    global _listener  # noqa: PLW0603
+    global _listener, _joined  # noqa: PLW0603
     if _listener is None or _listener.done():
-        _listener = asyncio.get_running_loop().create_task(_listen())
+        _joined = asyncio.Event()
+        _listener = asyncio.get_running_loop().create_task(_listen(_joined))
 
 
-async def _listen() -> None:
+async def wait_listening(timeout_s: float = 5.0) -> bool:
+    """Wait until this process receives team-mode events (True at once in embedded mode).
+
+    Events published before the listener joined the group are not replayed: they are
+    wake-ups, and clients read the state they announce from the database.
+    """
+    if not settings.REDIS_URL:
+        return True
+    if _joined is None:
+        return False
+    try:
+        await asyncio.wait_for(_joined.wait(), timeout_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _listen(joined: asyncio.Event) -> None:
     """One channel per process in the group; re-dispatch what arrives to local sockets."""
     from channels.layers import get_channel_layer
 
@@ -129,6 +149,7 @@ async def _listen() -> None:
     # would wait behind that read (up to 5 s) before its own is even issued.
     channel = await layer.new_channel()
     await layer.group_add(GROUP, channel)
+    joined.set()
     try:
         while True:
             try:

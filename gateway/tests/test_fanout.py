@@ -139,6 +139,8 @@ async def test_publish_from_another_thread_reaches_the_loop() -> None:
     consumer, sent, _ = _consumer(blocked=False)
     await _connected(consumer)
     try:
+        # Team mode (the PostgreSQL + Redis pass): the group listener must have joined.
+        assert await bus.wait_listening()
         await asyncio.to_thread(
             bus.publish, "chat", {"runId": "t", "state": "final"}, session_key="agent:main:main"
         )
