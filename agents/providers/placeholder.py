@@ -1,7 +1,7 @@
 """A stand-in model that answers deterministically, so the real event flow can run.
 
-It stays until the agent runtime brings real providers. Its reply says plainly that no
-model provider is configured, and it streams in a few chunks with a short pause between
+It is used only when a model ref names it (``placeholder/echo``): an offline model to
+try the gateway without any key, and the model of the protocol tests. Its reply says so, and it streams in a few chunks with a short pause between
 them, like a real model, so clients see status, deltas and a final.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from agents.providers import ChatMessage, StreamDone, StreamEvent, TextDelta, Usage
+from agents.providers import ChatMessage, ModelRequest, StreamDone, StreamEvent, TextDelta, Usage
 
 MODEL_REF = "placeholder/echo"
-REPLY_PREFIX = "Placeholder reply (no model provider configured yet): "
+REPLY_PREFIX = "Placeholder reply (the offline placeholder/echo model): "
 CHUNKS = 4
 CHUNK_DELAY_S = 0.04
 
@@ -39,7 +39,8 @@ class PlaceholderProvider:
         last_user = next((m.text for m in reversed(messages) if m.role == "user"), "")
         return REPLY_PREFIX + (last_user.strip() or "(empty message)")
 
-    def stream(self, messages: Sequence[ChatMessage], *, model: str) -> Iterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        messages = request.messages
         reply = self.reply_for(messages)
         for i, chunk in enumerate(_split(reply, CHUNKS)):
             if i and self.delay_s:
