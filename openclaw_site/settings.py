@@ -144,6 +144,46 @@ WORK_LEASE_SECONDS = env_int("OPENCLAW_WORK_LEASE_SECONDS", 300, minimum=10)
 SWEEP_INTERVAL_SECONDS = env_int("OPENCLAW_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maximum=64)
 
+# --- agent runtime (agents.runs, agents.failover, agents.tools) ---------------------
+# Model provider keys from the environment (each also takes *_FILE); more keys, and
+# OpenAI-compatible servers, are added in the admin (Agents → Model providers).
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY", "")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "")
+# Which OpenAI wire API to speak: chat completions (any compatible server) or responses.
+OPENAI_API = env_choice("OPENAI_API", "chat", ("chat", "responses"))
+# Extra model ids an OpenAI-compatible server at OPENAI_BASE_URL serves (for models.list).
+OPENAI_MODELS = env_list("OPENAI_MODELS", [])
+# The default model (provider/model) of agents that name none; blank = pick one of the
+# configured providers. OPENCLAW_MODEL_FALLBACKS are tried after an agent's own fallbacks.
+OPENCLAW_MODEL = env_str("OPENCLAW_MODEL", "")
+OPENCLAW_MODEL_FALLBACKS = env_list("OPENCLAW_MODEL_FALLBACKS", [])
+# Per model call: connect+read timeout of the provider request.
+AGENT_MODEL_TIMEOUT_S = env_int("OPENCLAW_MODEL_TIMEOUT_S", 120, minimum=1)
+# Soft limit of a whole run (checked between steps and while streaming); the Celery hard
+# limit (agents.tasks) backs it up on the prefork pool.
+AGENT_RUN_TIMEOUT_S = env_int("OPENCLAW_RUN_TIMEOUT_S", 600, minimum=5)
+AGENT_MAX_STEPS = env_int("OPENCLAW_AGENT_MAX_STEPS", 25, minimum=1, maximum=200)
+AGENT_MAX_OUTPUT_TOKENS = env_int("OPENCLAW_MAX_OUTPUT_TOKENS", 4096, minimum=16)
+# Failover: attempts per model call and the base wait before retrying the same key.
+AGENT_MAX_ATTEMPTS = env_int("OPENCLAW_MODEL_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+AGENT_RETRY_BASE_DELAY_MS = env_int("OPENCLAW_MODEL_RETRY_DELAY_MS", 1000, minimum=0)
+# Queue mode of a message arriving while its session runs: collect | followup | steer |
+# interrupt (OpenClaw messages.queue.mode); sessions.patch queueMode overrides it.
+AGENT_QUEUE_MODE = env_choice(
+    "OPENCLAW_QUEUE_MODE", "collect", ("collect", "followup", "steer", "interrupt")
+)
+# Compaction: tokens kept free for the reply, and recent history kept verbatim.
+COMPACTION_RESERVE_TOKENS = env_int("OPENCLAW_COMPACTION_RESERVE_TOKENS", 16_000, minimum=0)
+COMPACTION_KEEP_RECENT_TOKENS = env_int("OPENCLAW_COMPACTION_KEEP_RECENT_TOKENS", 20_000, minimum=0)
+# Context window assumed for models that are not in the built-in table.
+DEFAULT_CONTEXT_WINDOW = env_int("OPENCLAW_DEFAULT_CONTEXT_WINDOW", 128_000, minimum=1024)
+# The IANA time zone the system prompt states (blank = the host's).
+AGENT_TIMEZONE = env_str("OPENCLAW_TIMEZONE", "")
+# web_fetch may reach these hosts even though they resolve to private addresses.
+WEB_FETCH_ALLOWED_HOSTS = env_list("OPENCLAW_WEB_FETCH_ALLOWED_HOSTS", [])
+
 # --- apps ---------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -234,6 +274,10 @@ else:
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(_sqlite_options())
     _db["CONN_MAX_AGE"] = None  # one connection per thread, kept: opening costs more than it saves
+    # Tests use a file too (not Django's shared-cache in-memory database, whose table
+    # locks fail concurrent threads at once): the WAL and busy_timeout the gateway runs
+    # with are what the tests exercise.
+    _db["TEST"] = {"NAME": str(DATA_DIR / "test-gateway.sqlite3")}
 else:
     # A connection per request cost 5x throughput on this kind of machine.
     _db["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 600, minimum=0)
@@ -342,5 +386,10 @@ LOGGING: dict[str, Any] = {
         "kombu": {"level": "ERROR"},
         "uvicorn.access": {"level": "WARNING"},
         "uvicorn.error": {"level": "WARNING"},
+        # One INFO line per provider request or fetched URL (full URLs): noise, and a
+        # web_fetch URL may carry a query the operator would not want in the log.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

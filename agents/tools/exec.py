@@ -1,0 +1,316 @@
+"""The exec tool (group:runtime): run a shell command in the workspace.
+
+The command runs with ``/bin/sh -c`` in its own session, so a timeout or an aborted run
+kills the whole process group, children included. The environment is rebuilt from
+scratch (the gateway's own variables hold API keys and tokens, and none of them may
+leak), stdin is ``/dev/null``, and output is read as it comes into a bounded buffer: a
+command printing 100 MB costs neither memory nor time. In a sandboxed session the
+command runs through ``agents.tools.sandbox`` or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from agents.tools import paths, sandbox
+from agents.tools.base import MAX_RESULT_CHARS, Tool, ToolArgs, ToolContext, ToolError, ToolOutput
+from agents.tools.base import register as register_tool
+
+DEFAULT_TIMEOUT_S = 60
+MAX_TIMEOUT_S = 1800
+HEAD_BYTES = 30_000
+# The head, the tail and the status lines must fit in one result (MAX_RESULT_CHARS), or
+# execute() would cut the exit-code line the model needs.
+TAIL_BYTES = MAX_RESULT_CHARS - HEAD_BYTES - 1_000
+POLL_S = 0.2
+# After the shell exits, how long to keep reading output that background children write.
+DRAIN_S = 0.5
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ExecArgs(ToolArgs):
+    command: str = Field(
+        description="Shell command line, run with /bin/sh -c in the workspace. Background "
+        "processes are stopped when the command ends."
+    )
+    workdir: str | None = Field(
+        default=None,
+        description="Folder to run in, relative to the workspace (default: the workspace).",
+    )
+    timeout: int = Field(
+        default=DEFAULT_TIMEOUT_S,
+        ge=1,
+        le=MAX_TIMEOUT_S,
+        description=f"Seconds before the command is killed (default {DEFAULT_TIMEOUT_S}, "
+        f"max {MAX_TIMEOUT_S}).",
+    )
+    env: dict[str, str] | None = Field(
+        default=None, description="Extra environment variables for the command."
+    )
+
+
+# --- running a process with bounded output ----------------------------------------------
+class OutputBuffer:
+    """Keep the first ``head`` and the last ``tail`` bytes of a stream; count the rest."""
+
+    def __init__(self, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
+        self._head_max = head
+        self._tail_max = tail
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self._head_max - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self.tail += chunk
+        excess = len(self.tail) - self._tail_max
+        if excess > 0:
+            del self.tail[:excess]
+            self.dropped += excess
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        if not self.tail:
+            return head
+        tail = self.tail.decode("utf-8", "replace")
+        if not self.dropped:
+            return head + tail
+        return f"{head}\n[... {self.dropped} bytes of output omitted ...]\n{tail}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    output: str
+    exit_code: int | None  # None when we killed it (timeout or cancel)
+    timed_out: bool
+    cancelled: bool
+    truncated_bytes: int
+    elapsed: float
+
+
+def _has_exited(pid: int) -> bool:
+    """True once ``pid`` exited; it stays a zombie, so its group id cannot be reused yet."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _read_available(fd: int, buffer: OutputBuffer) -> bool:
+    """Read what the pipe holds now; return False at end of file."""
+    while True:
+        try:
+            chunk = os.read(fd, 65_536)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        buffer.feed(chunk)
+
+
+@functools.cache
+def _die_with_gateway() -> tuple[str, ...]:
+    """A prefix that makes the command die if the gateway process is killed (kill -9).
+
+    util-linux ``setpriv --pdeathsig KILL`` sets the parent-death signal and execs the
+    command (preexec_fn would do it too, but is unsafe in a threaded worker). Without
+    setpriv, a command outlives a killed gateway; the resumed run still never repeats it.
+    """
+    path = shutil.which("setpriv")
+    return (path, "--pdeathsig", "KILL", "--") if path else ()
+
+
+def run_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    is_cancelled: Callable[[], bool],
+) -> CommandResult:
+    """Run ``argv`` in a new session; kill its whole process group on timeout or cancel.
+
+    Also kills what the command left running in the background once the shell exited,
+    so a tool call never leaves processes behind.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    buffer = OutputBuffer()
+    timed_out = cancelled = False
+    proc = subprocess.Popen(  # noqa: S603 - argv is /bin/sh -c or the sandbox, by design
+        [*_die_with_gateway(), *argv],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        close_fds=True,
+    )
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    open_pipe = True
+    exited_at: float | None = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                if open_pipe:
+                    if selector.select(timeout=POLL_S):
+                        open_pipe = _read_available(fd, buffer)
+                else:
+                    time.sleep(min(POLL_S / 4, max(0.0, deadline - time.monotonic())))
+                now = time.monotonic()
+                if exited_at is None and _has_exited(proc.pid):
+                    exited_at = now
+                if exited_at is not None and (not open_pipe or now - exited_at > DRAIN_S):
+                    break
+                if is_cancelled():
+                    cancelled = True
+                    break
+                if now >= deadline:
+                    timed_out = True
+                    break
+    finally:
+        _kill_group(proc.pid)
+        code = proc.wait()
+        with contextlib.suppress(OSError):
+            _read_available(fd, buffer)
+        proc.stdout.close()
+    killed = timed_out or cancelled
+    return CommandResult(
+        output=buffer.text(),
+        exit_code=None if killed else code,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        truncated_bytes=buffer.dropped,
+        elapsed=time.monotonic() - started,
+    )
+
+
+# --- the tool --------------------------------------------------------------------------
+def command_environment(workspace: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """Return the command's whole environment: a fixed few variables plus ``extra``.
+
+    Nothing else is inherited from the gateway, whose environment holds API keys.
+    """
+    env = {
+        "PATH": os.environ.get("PATH") or DEFAULT_PATH,
+        "HOME": str(workspace),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+    }
+    if tz := os.environ.get("TZ"):
+        env["TZ"] = tz
+    for name, value in (extra or {}).items():
+        if not _ENV_NAME.match(name):
+            raise ToolError(
+                f"env name {name!r} is not a valid variable name; use letters, digits and "
+                "underscores, not starting with a digit"
+            )
+        if "\x00" in value:
+            raise ToolError(f"env value of {name} contains a NUL character; remove it")
+        env[name] = value
+    return env
+
+
+def _secret_dirs() -> list[Path]:
+    """Folders a sandboxed command must not see: the gateway's data dir (secret files)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        data_dir = getattr(settings, "DATA_DIR", None)
+    except ImproperlyConfigured:
+        return []
+    return [Path(data_dir)] if data_dir else []
+
+
+def _status_line(result: CommandResult, timeout: float) -> str:
+    if result.timed_out:
+        return f"[killed after {timeout:g} s timeout]"
+    if result.cancelled:
+        return "[killed: the run was cancelled]"
+    code = result.exit_code
+    if code is not None and code < 0:
+        return f"[killed by signal {-code}]"
+    return f"[exit code {code}]"
+
+
+def exec_run(ctx: ToolContext, args: ExecArgs) -> ToolOutput:
+    if not args.command.strip():
+        raise ToolError("command is empty; give a shell command line to run")
+    if "\x00" in args.command:
+        raise ToolError("command contains a NUL character; remove it")
+    root = paths.workspace_root(ctx.workspace)
+    cwd = root
+    if args.workdir:
+        wp = paths.resolve(ctx.workspace, args.workdir)
+        os.close(paths.open_dir(wp))  # exists and is a folder
+        cwd = wp.real
+    timeout = ctx.seconds_left(float(args.timeout))
+    if timeout < 1:
+        raise ToolError("the run has no time left to start a command; finish your reply")
+    env = command_environment(root, args.env)
+    argv = ["/bin/sh", "-c", args.command]
+    mechanism: str | None = None
+    if ctx.sandboxed:
+        try:
+            mechanism, argv = sandbox.sandbox_argv(
+                command=args.command, workspace=root, cwd=cwd, timeout=timeout, hide=_secret_dirs()
+            )
+        except sandbox.SandboxUnavailableError as exc:
+            raise ToolError(str(exc)) from None
+    result = run_process(argv, cwd=cwd, env=env, timeout=timeout, is_cancelled=ctx.is_cancelled)
+    body = result.output if result.output.strip() else "(no output)"
+    content = f"{body.rstrip(chr(10))}\n{_status_line(result, timeout)}"
+    meta = {
+        "exitCode": result.exit_code,
+        "timedOut": result.timed_out,
+        "cancelled": result.cancelled,
+        "truncatedBytes": result.truncated_bytes,
+        "sandboxed": mechanism is not None,
+        "sandbox": mechanism,
+        "durationMs": int(result.elapsed * 1000),
+    }
+    # A non-zero exit is information for the model, not a tool failure; a kill is.
+    return ToolOutput(content, is_error=result.timed_out or result.cancelled, meta=meta)
+
+
+register_tool(
+    Tool(
+        name="exec",
+        description=(
+            "Run a shell command (/bin/sh -c) in the workspace and return its output "
+            "(stdout and stderr together) and exit code. Long output keeps its start and end."
+        ),
+        group="runtime",
+        args_model=ExecArgs,
+        run=exec_run,
+    )
+)

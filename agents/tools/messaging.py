@@ -1,0 +1,198 @@
+"""Messaging and session tools: message (group:messaging), sessions_list and sessions_send
+(group:sessions).
+
+They call other apps' services and selectors, imported inside the functions so importing
+the tool registry needs no Django app loading. Side effects are idempotent per run: the
+outbox dedupe key and the run idempotency key are derived from the run id and the
+arguments, so a call repeated in the same run (a redelivered step) never sends twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field
+
+from agents.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolOutput
+from agents.tools.base import register as register_tool
+
+# OutboundMessage.dedupe_key and Run.run_id are both CharField(max_length=200).
+KEY_MAX_LENGTH = 200
+SESSIONS_LIST_MAX = 100
+
+
+class MessageArgs(ToolArgs):
+    action: Literal["send"] = Field(description="What to do; only 'send' is supported.")
+    channel: str = Field(description="Channel kind to send on, e.g. 'telegram'.")
+    to: str = Field(description="Chat id to send to on that channel.")
+    text: str = Field(description="The message text.")
+    account_id: str = Field(
+        default="default", description="Which configured account of the channel sends it."
+    )
+    thread_id: str | None = Field(
+        default=None, description="Thread or topic id inside the chat, if any."
+    )
+
+
+class SessionsListArgs(ToolArgs):
+    limit: int = Field(
+        default=20, ge=1, le=SESSIONS_LIST_MAX, description="How many sessions (default 20)."
+    )
+
+
+class SessionsSendArgs(ToolArgs):
+    session_key: str = Field(description="Key of the session to send to (from sessions_list).")
+    message: str = Field(description="The message to post in that session as a user turn.")
+
+
+def args_digest(args: ToolArgs) -> str:
+    """A stable hash of the arguments: the same call gives the same digest."""
+    canonical = json.dumps(args.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
+
+
+def bounded_key(*parts: str) -> str:
+    """Join ``parts`` with ':'; hash the longest part if the key would pass 200 characters."""
+    key = ":".join(parts)
+    if len(key) <= KEY_MAX_LENGTH:
+        return key
+    longest = max(range(len(parts)), key=lambda i: len(parts[i]))
+    shortened = list(parts)
+    shortened[longest] = hashlib.sha256(parts[longest].encode("utf-8")).hexdigest()[:40]
+    return ":".join(shortened)[:KEY_MAX_LENGTH]
+
+
+# --- message ---------------------------------------------------------------------------
+def message_run(ctx: ToolContext, args: MessageArgs) -> ToolOutput:
+    from channels_app.services import OutboundError, outbound_enqueue
+
+    channel = args.channel.strip().lower()
+    try:
+        enqueued = outbound_enqueue(
+            kind=channel,
+            account_id=args.account_id.strip() or "default",
+            chat_id=args.to.strip(),
+            text=args.text,
+            dedupe_key=bounded_key("tool", ctx.run_id, args_digest(args)),
+            thread_id=args.thread_id or "",
+        )
+    except OutboundError as exc:
+        raise ToolError(str(exc)) from None
+    outbound = enqueued.message
+    meta: dict[str, Any] = {
+        "outboundId": outbound.pk,
+        "created": enqueued.created,
+        "channel": channel,
+        "to": outbound.chat_id,
+    }
+    if not enqueued.created:
+        return ToolOutput(
+            f"this exact message was already queued earlier in this run (outbox #{outbound.pk});"
+            " it was not sent again",
+            meta=meta,
+        )
+    return ToolOutput(
+        f"queued for delivery on {channel} to {outbound.chat_id} (outbox #{outbound.pk})",
+        meta=meta,
+    )
+
+
+# --- sessions_list ---------------------------------------------------------------------
+def sessions_list_run(ctx: ToolContext, args: SessionsListArgs) -> ToolOutput:
+    from sessions_app.selectors import sessions_list
+
+    page = sessions_list(agent_id=ctx.agent_slug, limit=args.limit, include_last_message=True)
+    lines = [
+        json.dumps(
+            {
+                "key": row.get("key"),
+                "label": row.get("label") or row.get("displayName"),
+                "updatedAt": row.get("updatedAt"),
+                "preview": row.get("lastMessagePreview"),
+            },
+            ensure_ascii=False,
+        )
+        for row in page.rows
+    ]
+    meta = {"count": len(lines), "total": page.total_count}
+    if not lines:
+        return ToolOutput(f"agent {ctx.agent_slug} has no sessions yet", meta=meta)
+    footer = f"({len(lines)} of {page.total_count} sessions, most recent first)"
+    return ToolOutput("\n".join([*lines, footer]), meta=meta)
+
+
+# --- sessions_send ---------------------------------------------------------------------
+def _same_session(a: str, b: str) -> bool:
+    from agents.runs import session_key_canonical
+    from sessions_app.keys import SessionKeyError
+
+    try:
+        return session_key_canonical(a) == session_key_canonical(b)
+    except SessionKeyError:
+        return a.strip().lower() == b.strip().lower()
+
+
+def sessions_send_run(ctx: ToolContext, args: SessionsSendArgs) -> ToolOutput:
+    from agents.runs import RunError, run_start
+
+    if not args.message.strip():
+        raise ToolError("message is empty; give the text to send")
+    if _same_session(args.session_key, ctx.session_key):
+        raise ToolError(
+            "that is this session itself; sessions_send posts to another session (a message "
+            "here would wait for this very run to finish)"
+        )
+    try:
+        started = run_start(
+            session_key=args.session_key,
+            message=args.message,
+            idempotency_key=bounded_key(ctx.run_id, "send", args_digest(args)),
+            agent_slug=None,
+        )
+    except RunError as exc:
+        raise ToolError(exc.message) from None
+    run = started.run
+    result = {"status": "accepted", "runId": run.run_id, "sessionKey": run.session.key}
+    return ToolOutput(json.dumps(result), meta={**result, "created": started.created})
+
+
+register_tool(
+    Tool(
+        name="message",
+        description=(
+            "Send a message on a chat channel (action 'send'): channel kind, chat id in 'to', "
+            "the text, and optionally the account and thread. Queued and delivered by the "
+            "channel's connector."
+        ),
+        group="messaging",
+        args_model=MessageArgs,
+        run=message_run,
+    )
+)
+register_tool(
+    Tool(
+        name="sessions_list",
+        description=(
+            "List this agent's sessions, most recent first, one JSON object per line "
+            "(key, label, updatedAt, preview of the last message)."
+        ),
+        group="sessions",
+        args_model=SessionsListArgs,
+        run=sessions_list_run,
+        side_effects=False,
+    )
+)
+register_tool(
+    Tool(
+        name="sessions_send",
+        description=(
+            "Post a message into another session (by key) as a user turn; that session's "
+            "agent answers it in its own run. Returns the accepted run id."
+        ),
+        group="sessions",
+        args_model=SessionsSendArgs,
+        run=sessions_send_run,
+    )
+)
