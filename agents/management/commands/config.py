@@ -1,0 +1,62 @@
+"""``manage.py config get [path] | set <path> <value> | unset <path>`` (OpenClaw's ``config``).
+
+``get`` prints the effective configuration (what ``config.get`` answers), or one path
+of it. ``set`` takes a JSON5 value (a bare word is a string); see
+``agents.config_service`` for the paths that can be set.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import json5
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from agents.config_service import ConfigError, config_set, parse_path
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json5.loads(raw)
+    except ValueError:
+        return raw  # a bare word, e.g. openai/gpt-4o-mini
+
+
+class Command(BaseCommand):
+    help = (
+        "Read or set the configuration by OpenClaw config path, e.g. agents.defaults.model.primary."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        get = sub.add_parser("get", help="print the configuration, or one path of it")
+        get.add_argument("path", nargs="?")
+        put = sub.add_parser("set", help="set a path to a JSON5 value")
+        put.add_argument("path")
+        put.add_argument("value")
+        unset = sub.add_parser("unset", help="reset a path to its default")
+        unset.add_argument("path")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from gateway.catalog_selectors import config_document
+
+        try:
+            if options["action"] == "get":
+                node: Any = config_document()
+                for part in parse_path(options["path"]) if options["path"] else []:
+                    try:
+                        node = node[part]
+                    except (KeyError, IndexError, TypeError):
+                        raise CommandError(
+                            f"{options['path']} is not in the configuration"
+                        ) from None
+                self.stdout.write(json.dumps(node, indent=2, ensure_ascii=False))
+                return
+            value = _value(options["value"]) if options["action"] == "set" else None
+            config_set(options["path"], value)
+        except ConfigError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(
+            f"{options['path']} {'set' if value is not None else 'reset'}; applies from the next turn"
+        )

@@ -1,0 +1,113 @@
+"""Setting the model and tools by OpenClaw config path: service, command and config.patch."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from agents.config_service import ConfigError, config_patch, config_set, parse_path
+from agents.models import Agent
+from gateway.methods.registry import MethodError
+from gateway.tests.test_methods_catalog import call
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agents() -> tuple[Agent, Agent]:
+    return (
+        Agent.objects.create(slug="main", is_default=True),
+        Agent.objects.create(slug="ops"),
+    )
+
+
+def test_parse_path() -> None:
+    assert parse_path("agents.list[1].model.primary") == ["agents", "list", 1, "model", "primary"]
+    with pytest.raises(ConfigError, match="empty"):
+        parse_path("  ")
+
+
+def test_config_set_the_default_model_and_an_agents_fallbacks(agents: tuple[Agent, Agent]) -> None:
+    config_set("agents.defaults.model.primary", "openai/gpt-4o-mini")
+    config_set("agents.list[1].model.fallbacks", ["anthropic/claude-haiku-4-5"])
+    config_set("agents.list[1].tools.deny", "exec, web_fetch")
+    main, ops = (Agent.objects.get(slug=s) for s in ("main", "ops"))
+    assert main.model_primary == "openai/gpt-4o-mini"
+    assert ops.model_fallbacks == ["anthropic/claude-haiku-4-5"]
+    assert ops.tools_deny == ["exec", "web_fetch"]
+    config_set("agents.defaults.model.primary", None)
+    assert Agent.objects.get(slug="main").model_primary == ""
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("agents.defaults.model.primary", "gpt-4o", "not provider/model"),
+        ("gateway.port", 1, "cannot set gateway.port"),
+        ("agents.list[7].model", "a/b", r"agents.list\[7\] does not exist"),
+        ("agents.list[0].tools.profile", "everything", "not a valid choice"),
+        ("agents.list[0].model.fallbacks", 3, "list of strings"),
+    ],
+)
+def test_config_set_refuses_bad_paths_and_values(
+    agents: tuple[Agent, Agent], path: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_set(path, value)
+
+
+def test_config_patch_is_all_or_nothing(agents: tuple[Agent, Agent]) -> None:
+    changed = config_patch(
+        {
+            "agents": {
+                "defaults": {"model": {"primary": "anthropic/claude-sonnet-4-6"}},
+                "list": [{"id": "ops", "model": "openai/gpt-4o", "sandbox": {"mode": "all"}}],
+            }
+        }
+    )
+    assert len(changed) == 3
+    assert Agent.objects.get(slug="ops").sandbox_mode == "all"
+    with pytest.raises(ConfigError, match="cannot set gateway, messages here"):
+        config_patch(
+            {
+                "agents": {"defaults": {"model": {"primary": "a/b"}}},
+                "gateway": {},
+                "messages": {"queue": {"mode": "x"}},
+            }
+        )
+    assert Agent.objects.get(slug="main").model_primary == "anthropic/claude-sonnet-4-6"
+
+
+def test_manage_py_config_set_and_get(agents: tuple[Agent, Agent]) -> None:
+    out = StringIO()
+    call_command("config", "set", "agents.defaults.model.primary", "openai/gpt-4o-mini", stdout=out)
+    assert "applies from the next turn" in out.getvalue()
+    out = StringIO()
+    call_command("config", "get", "agents.defaults.model.primary", stdout=out)
+    assert json.loads(out.getvalue()) == "openai/gpt-4o-mini"
+    call_command("config", "set", "agents.list[1].model.fallbacks", '["a/b", "c/d"]')
+    assert Agent.objects.get(slug="ops").model_fallbacks == ["a/b", "c/d"]
+    with pytest.raises(CommandError, match="cannot set"):
+        call_command("config", "set", "gateway.bind", "lan")
+    with pytest.raises(CommandError, match="not in the configuration"):
+        call_command("config", "get", "agents.nothing")
+
+
+def test_config_patch_rpc_needs_the_current_hash(agents: tuple[Agent, Agent]) -> None:
+    raw = "{agents: {defaults: {model: {primary: 'openai/gpt-4o-mini'}}}}"  # JSON5
+    with pytest.raises(MethodError, match="base hash required"):
+        call("config.patch", {"raw": raw})
+    with pytest.raises(MethodError, match="changed since last load"):
+        call("config.patch", {"raw": raw, "baseHash": "0" * 64})
+    base = call("config.get")["hash"]
+    answer = call("config.patch", {"raw": raw, "baseHash": base})
+    assert answer["ok"]
+    assert answer["config"]["agents"]["defaults"]["model"]["primary"] == "openai/gpt-4o-mini"
+    with pytest.raises(MethodError, match="not valid JSON5"):
+        call("config.patch", {"raw": "{oops", "baseHash": call("config.get")["hash"]})
+    with pytest.raises(MethodError, match="not supported"):
+        call("config.set", {"raw": "{}", "baseHash": base})
