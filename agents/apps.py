@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class AgentsConfig(AppConfig):
@@ -9,3 +10,15 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents import work  # noqa: F401  (registers runs with the sweeper)
+        from agents.model_config import forget_profiles
+        from agents.models import ModelProvider
+        from core.redact import forget
+
+        for signal in (post_save, post_delete):
+            signal.connect(forget_profiles, sender=ModelProvider, dispatch_uid="forget_profiles")
+            signal.connect(
+                lambda **_: forget(),
+                sender=ModelProvider,
+                dispatch_uid="forget_secrets",
+                weak=False,
+            )

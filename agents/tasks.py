@@ -24,6 +24,11 @@ RUN_TIME_LIMIT_S = 600
 )
 def run_advance_task(run_pk: int) -> None:
     """Advance one run (by pk); a redelivery for a finished or claimed run does nothing."""
+    from django.db import close_old_connections
+
     from agents.runs import run_advance
 
+    # Connections are kept across tasks (CELERY_DB_REUSE_MAX): drop one that is broken
+    # or past CONN_MAX_AGE, and health-check it before reuse, as Django does per request.
+    close_old_connections()
     run_advance(run_pk=run_pk)

@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 from django.conf import settings
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
+from agents.model_config import display_model_ref as default_model_ref
 from agents.models import Agent, CronJob, RoutingRule, Run
-from agents.providers import default_model_ref
 from agents.services import agent_workspace_path
 from channels_app.models import ChannelAccount, ChannelKind, InboundMessage, OutboundMessage
 from core.fields import Undecryptable
@@ -49,6 +49,8 @@ class ModelChoice(TypedDict):
     id: str
     name: str
     provider: str
+    contextWindow: NotRequired[int]
+    reasoning: NotRequired[bool]
     tags: NotRequired[list[str]]
 
 
@@ -147,28 +149,11 @@ def default_agent_slug() -> str:
     return slug or DEFAULT_AGENT_ID
 
 
-def _model_choice(ref: str) -> ModelChoice:
-    provider, _, model_id = ref.partition("/")
-    return {"id": model_id or ref, "name": model_id or ref, "provider": provider}
-
-
 def models_list() -> list[ModelChoice]:
-    """Return the configured models: those the agents name, then ``placeholder/echo``.
+    """Return the configured models (``agents.model_config.configured_models``)."""
+    from agents.model_config import configured_models
 
-    The default agent's primary model comes first and is tagged ``default`` (as OpenClaw
-    tags its configured default); an agent without a model uses the placeholder.
-    """
-    refs: list[str] = []
-    for agent in Agent.objects.default_first().only("model_primary", "model_fallbacks"):
-        refs.extend(_model_refs(agent) or [default_model_ref()])
-    refs.append(default_model_ref())
-    choices: list[ModelChoice] = []
-    for index, ref in enumerate(dict.fromkeys(refs)):
-        choice = _model_choice(ref)
-        if index == 0:
-            choice["tags"] = ["default"]
-        choices.append(choice)
-    return choices
+    return cast("list[ModelChoice]", configured_models())
 
 
 # --- config ---------------------------------------------------------------------------

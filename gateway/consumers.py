@@ -118,6 +118,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(REQUESTS_PER_SECOND, REQUEST_BURST)
         self.session_subs: set[str] | None = set()  # None = every session
         self.message_subs: set[str] = set()
+        # Sessions whose tool events this connection gets: those it started a run in,
+        # when it declared caps ["tool-events"] (OpenClaw never broadcasts tool events).
+        self.tool_event_sessions: set[str] = set()
         self.run_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._out: deque[Any] = deque()
         self._out_bytes = 0
@@ -557,6 +560,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         if event == "session.message" and session_key not in self.message_subs:
             return
+        if (
+            event == "agent"
+            and payload.get("stream") == "tool"
+            and session_key not in self.tool_event_sessions
+        ):
+            return
         self._deliver(event, payload, drop_if_slow=bool(message.get("dropIfSlow")))
 
     def _deliver(self, event: str, payload: Any, *, drop_if_slow: bool = False) -> None:
@@ -585,6 +594,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self.session_subs = set()
         elif self.session_subs is not None:
             self.session_subs.difference_update(keys)
+
+    def join_tool_events(self, key: str) -> None:
+        if self.params is not None and "tool-events" in self.params.caps:
+            self.tool_event_sessions.add(key)
 
     def subscribe_messages(self, key: str, on: bool) -> None:
         if on:

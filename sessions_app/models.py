@@ -115,6 +115,9 @@ class Message(BaseModel):
     # The client's key for this entry (OpenClaw: "<runId>:user"): UIs match it to the
     # message they showed optimistically, so it is not shown twice.
     idempotency_key = models.CharField(max_length=256, blank=True, default="")
+    # Role-specific facts: a tool result's toolCallId/toolName/isError; a compaction
+    # entry's firstKeptSeq/tokensBefore.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["session", "seq"]

@@ -287,6 +287,17 @@ def wire_message(message: Message) -> dict[str, Any]:
         "content": content,
         "timestamp": to_ms(message.created_at),
     }
+    if message.role == Message.Role.TOOL:
+        # OpenClaw's toolResult entry: {role, toolCallId, toolName, content, isError}.
+        details = message.details or {}
+        wire["toolCallId"] = details.get("toolCallId", "")
+        wire["toolName"] = details.get("toolName", "")
+        wire["isError"] = bool(details.get("isError", False))
+    elif message.role == Message.Role.COMPACTION:
+        wire["summary"] = message_text(content)
+        for key in ("firstKeptSeq", "tokensBefore"):
+            if key in (message.details or {}):
+                wire[key] = message.details[key]
     if message.role == Message.Role.ASSISTANT:
         provider, model = split_model_ref(message.model)
         if provider:

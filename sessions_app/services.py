@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -32,7 +32,10 @@ PATCHABLE_FIELDS = {
     "label": "label",
     "thinkingLevel": "thinking_level",
     "model": "model_override",
+    "queueMode": "queue_mode",
 }
+# OpenClaw queue modes (steer-backlog and the legacy "queue" are not offered).
+QUEUE_MODES = frozenset({"collect", "followup", "steer", "interrupt"})
 LABEL_MAX_LENGTH = 100
 
 
@@ -122,6 +125,33 @@ def session_get_or_create(
     return session, created
 
 
+def _next_seq(session_pk: int, updates: Mapping[str, Any]) -> int | None:
+    """Bump the session's ``last_seq`` (and set ``updates``); return the new seq.
+
+    One ``UPDATE … RETURNING`` (SQLite ≥ 3.35 and PostgreSQL) instead of an update and
+    a select: this runs twice per turn.
+    """
+    columns = ['"last_seq" = "last_seq" + 1']
+    params: list[Any] = []
+    for name, value in updates.items():
+        if name == "last_seq":
+            continue
+        field = Session._meta.get_field(name)
+        assert isinstance(field, models.Field)  # concrete columns only
+        columns.append(f'"{field.column}" = %s')
+        params.append(field.get_db_prep_save(value, connection=connection))
+    params.append(session_pk)
+    # Table and column names come from the model, values are parameters.
+    sql = (
+        f'UPDATE "{Session._meta.db_table}" SET {", ".join(columns)} '  # noqa: S608
+        'WHERE "id" = %s RETURNING "last_seq"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 @transaction.atomic
 def session_message_append(
     *,
@@ -134,6 +164,7 @@ def session_message_append(
     stop_reason: str = "",
     changed_reason: str | None = "message",
     idempotency_key: str = "",
+    details: Mapping[str, Any] | None = None,
 ) -> Message:
     """Append a message to the session's transcript and return it.
 
@@ -156,9 +187,9 @@ def session_message_append(
             output_tokens=output_tokens,
             total_tokens=int(usage.get("totalTokens", input_tokens + output_tokens)),
         )
-    if Session.objects.filter(pk=session.pk).update(**updates) != 1:
+    seq = _next_seq(session.pk, updates)
+    if seq is None:
         raise SessionError(f"session {session.key} no longer exists")
-    seq = Session.objects.filter(pk=session.pk).values_list("last_seq", flat=True).get()
     message = Message.objects.create(
         session=session,
         seq=seq,
@@ -169,6 +200,7 @@ def session_message_append(
         usage=dict(usage or {}),
         stop_reason=stop_reason,
         idempotency_key=idempotency_key,
+        details=dict(details or {}),
         created_at=now,
     )
     session.last_seq = seq
@@ -205,6 +237,10 @@ def _validate_patch(changes: Mapping[str, str | None]) -> dict[str, str]:
         if field == "thinking_level" and text and text not in THINKING_LEVELS:
             raise SessionError(
                 f"thinkingLevel {text!r} is not one of {sorted(THINKING_LEVELS)} (or null)"
+            )
+        if field == "queue_mode" and text and text not in QUEUE_MODES:
+            raise SessionError(
+                f"queueMode {text!r} is not one of {sorted(QUEUE_MODES)} (or null for the default)"
             )
         if field == "model_override" and text and "/" not in text:
             raise SessionError(f"model {text!r} is not provider/model, e.g. openai/gpt-4o-mini")

@@ -238,13 +238,20 @@ class AnthropicProvider:
         tools = wire_tools(request.tools)
         try:
             client = _client(self.profile, self.timeout_s)
+            # The conversation and tools go in extra_body: the SDK would walk every
+            # message and schema through its type-driven transform (aliases, dates),
+            # which cost ~45 % of a turn's CPU with a long history; these dicts are
+            # already in wire form, so they are sent as they are.
+            body: dict[str, object] = {"messages": messages}
+            if tools:
+                body["tools"] = tools
             events = client.messages.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
-                messages=messages,
+                messages=[],
                 system=request.system or anthropic.omit,
-                tools=tools or anthropic.omit,
                 stream=True,
+                extra_body=body,
             )
         except Exception as exc:
             raise self._error(exc, streaming=False) from exc

@@ -314,13 +314,20 @@ class OpenAIChatProvider(_OpenAIBase):
         ]
         try:
             client = _client(self.profile, self.timeout_s)
+            # The conversation and tools go in extra_body: the SDK would walk every
+            # message and schema through its type-driven transform (aliases, dates),
+            # which cost ~45 % of a turn's CPU with a long history; these dicts are
+            # already in wire form, so they are sent as they are.
+            body: dict[str, object] = {"messages": messages}
+            if tools:
+                body["tools"] = tools
             chunks = client.chat.completions.create(
                 model=request.model,
-                messages=messages,
-                tools=tools or openai.omit,
+                messages=[],
                 max_completion_tokens=request.max_tokens,
                 stream=True,
                 stream_options={"include_usage": True},
+                extra_body=body,
             )
         except Exception as exc:
             raise self._error(exc, streaming=False) from exc
@@ -411,14 +418,20 @@ class OpenAIResponsesProvider(_OpenAIBase):
         ]
         try:
             client = _client(self.profile, self.timeout_s)
+            # The conversation and tools go in extra_body: the SDK would walk every
+            # message and schema through its type-driven transform (aliases, dates),
+            # which cost ~45 % of a turn's CPU with a long history; these dicts are
+            # already in wire form, so they are sent as they are.
+            body: dict[str, object] = {"input": items}
+            if tools:
+                body["tools"] = tools
             events = client.responses.create(
                 model=request.model,
-                input=items,
                 instructions=request.system or openai.omit,
-                tools=tools or openai.omit,
                 max_output_tokens=request.max_tokens,
                 store=False,
                 stream=True,
+                extra_body=body,
             )
         except Exception as exc:
             raise self._error(exc, streaming=False) from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 from factory.declarations import LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 
-from agents.models import Agent, CronJob, RoutingRule, Run, RunStep
+from agents.models import Agent, AuthProfileState, CronJob, ModelProvider, RoutingRule, Run, RunStep
 from sessions_app.tests.factories import SessionFactory
 
 
@@ -60,3 +60,20 @@ class CronJobFactory(DjangoModelFactory[CronJob]):
     every_ms = 60_000
     session_target = CronJob.SessionTarget.ISOLATED
     payload = LazyFunction(lambda: {"kind": "agentTurn", "message": "status report"})
+
+
+class ModelProviderFactory(DjangoModelFactory[ModelProvider]):
+    class Meta:
+        model = ModelProvider
+
+    provider = "openai"
+    api = ModelProvider.Api.OPENAI_CHAT
+    api_key = Sequence(lambda n: f"sk-test-factory-key-{n:06d}")
+
+
+class AuthProfileStateFactory(DjangoModelFactory[AuthProfileState]):
+    class Meta:
+        model = AuthProfileState
+
+    profile_id = Sequence(lambda n: f"openai:{n}")
+    error_count = 1

@@ -9,10 +9,12 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
-from agents.models import Agent, CronJob, Run, RunStep
+from agents.models import Agent, AuthProfileState, CronJob, ModelProvider, Run, RunStep
 from agents.tests.factories import (
     AgentFactory,
+    AuthProfileStateFactory,
     CronJobFactory,
+    ModelProviderFactory,
     RoutingRuleFactory,
     RunFactory,
     RunStepFactory,
@@ -171,3 +173,93 @@ def test_cron_job_form_rejects_a_payload_of_the_wrong_kind(admin_client: Client)
     assert response.status_code == 200
     assert "agentTurn" in response.content.decode()
     assert not CronJob.objects.exists()
+
+
+# --- model providers and their cooldowns -----------------------------------------------
+@pytest.mark.parametrize(
+    ("factory", "max_queries", "add_status"),
+    [
+        pytest.param(ModelProviderFactory, 6, 200, id="modelprovider"),
+        pytest.param(AuthProfileStateFactory, 6, 403, id="authprofilestate"),
+    ],
+)
+def test_provider_admin_pages(
+    admin_client: Client,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+    factory: Any,
+    max_queries: int,
+    add_status: int,
+) -> None:
+    assert_changelist_queries_flat(
+        admin_client, django_assert_max_num_queries, factory, max_queries
+    )
+    assert_add_and_change_load(admin_client, factory, add_status)
+
+
+def test_a_provider_key_is_write_only_and_encrypted(admin_client: Client) -> None:
+    from django.db import connection
+
+    secret = "sk-admin-typed-key-0123456789"
+    response = admin_client.post(
+        _url(ModelProvider, "add"),
+        {
+            "provider": "ollama",
+            "label": "local",
+            "api": "openai-chat",
+            "base_url": "http://127.0.0.1:11434/v1",
+            "api_key": secret,
+            "model_ids": '["llama3.2"]',
+            "priority": "0",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    row = ModelProvider.objects.get(provider="ollama")
+    assert row.api_key == secret
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_key FROM agents_modelprovider WHERE id = %s", [row.pk])
+        assert secret not in cursor.fetchone()[0]
+    page = admin_client.get(_url(ModelProvider, "change", row.pk)).content.decode()
+    assert secret not in page
+    assert "••••6789" in page
+    # Saving without typing a key keeps the stored one.
+    response = admin_client.post(
+        _url(ModelProvider, "change", row.pk),
+        {
+            "provider": "ollama",
+            "label": "renamed",
+            "api": "openai-chat",
+            "base_url": "http://127.0.0.1:11434/v1",
+            "api_key": "",
+            "model_ids": '["llama3.2"]',
+            "priority": "0",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert (row.label, row.api_key) == ("renamed", secret)
+
+
+def test_a_provider_without_key_or_base_url_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(
+        _url(ModelProvider, "add"),
+        {"provider": "anthropic", "api": "anthropic-messages", "model_ids": "[]", "priority": "0"},
+    )
+    assert response.status_code == 200
+    assert "Anthropic needs an API key." in response.content.decode()
+    assert not ModelProvider.objects.exists()
+
+
+def test_clear_cooldown_action(admin_client: Client) -> None:
+    from django.utils import timezone
+
+    state = AuthProfileState.objects.create(
+        profile_id="openai:env", error_count=3, cooldown_until=timezone.now()
+    )
+    admin_client.post(
+        _url(AuthProfileState, "changelist"),
+        {"action": "clear_cooldown", "_selected_action": [state.pk]},
+    )
+    state.refresh_from_db()
+    assert (state.error_count, state.cooldown_until) == (0, None)

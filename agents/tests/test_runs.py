@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from agents import runs
+from agents import run_loop, runs
 from agents.models import Agent, Run
-from agents.providers import ChatMessage, ProviderError, StreamDone, StreamEvent, TextDelta, Usage
+from agents.providers import (
+    ModelRequest,
+    ProviderError,
+    StreamDone,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 from agents.providers import placeholder as placeholder_module
 from agents.tasks import run_advance_task
 from core import events
@@ -183,7 +190,7 @@ def test_a_turn_publishes_events_in_order_and_persists_before_the_final(
     assert [p["seq"] for p in agent_events] == list(range(1, len(agent_events) + 1))
     assert all(p["runId"] == "r1" and p["sessionKey"] == "agent:main:main" for p in chat)
     deltas = [p for p in chat if p["state"] == "delta"]
-    assert len(deltas) == placeholder_module.CHUNKS
+    assert len(deltas) == len(placeholder_module._split(expected, placeholder_module.CHUNKS))
     assert "".join(d["deltaText"] for d in deltas) == expected
     assert deltas[-1]["message"]["content"] == [{"type": "text", "text": expected}]
     assert [d["seq"] for d in deltas] == sorted(d["seq"] for d in deltas)
@@ -251,7 +258,7 @@ def test_a_running_run_with_a_live_lease_is_left_alone(
     agent: Agent, enqueued: list[int], published: Published
 ) -> None:
     run = _start()
-    assert runs._run_claim(run_pk=run.pk, owner="other-worker") is not None
+    assert run_loop._run_claim(run_pk=run.pk, owner="other-worker") is not None
     published.clear()
 
     runs.run_advance(run_pk=run.pk)
@@ -262,14 +269,16 @@ def test_a_running_run_with_a_live_lease_is_left_alone(
 
 
 def test_one_run_per_session_at_a_time_and_the_next_is_kicked(
+    settings: Any,
     agent: Agent,
     enqueued: list[int],
     published: Published,
     django_capture_on_commit_callbacks: OnCommit,
 ) -> None:
+    settings.AGENT_QUEUE_MODE = "followup"  # collect would merge the second into the first
     first = _start(run_id="first")
     second = _start(run_id="second", text="next")
-    assert runs._run_claim(run_pk=first.pk, owner="w1") is not None
+    assert run_loop._run_claim(run_pk=first.pk, owner="w1") is not None
 
     runs.run_advance(run_pk=second.pk)  # busy: stays queued
     second.refresh_from_db()
@@ -314,7 +323,7 @@ def test_abort_rejects_a_run_of_another_session(agent: Agent, enqueued: list[int
 class _AbortingProvider:
     """Streams two chunks; the user aborts after the first."""
 
-    def stream(self, messages: Sequence[ChatMessage], *, model: str) -> Iterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         yield TextDelta("partial ")
         runs.run_abort(session_key="agent:main:main")
         yield TextDelta("never shown")
@@ -328,7 +337,7 @@ def test_abort_while_running_keeps_the_partial_reply(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: OnCommit,
 ) -> None:
-    monkeypatch.setattr(runs, "provider_for", lambda ref: _AbortingProvider())
+    monkeypatch.setattr(run_loop, "provider_client", lambda profile, **kw: _AbortingProvider())
     run = _start()
     published.clear()
 
@@ -348,19 +357,21 @@ def test_abort_while_running_keeps_the_partial_reply(
 
 
 class _FailingProvider:
-    def stream(self, messages: Sequence[ChatMessage], *, model: str) -> Iterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         yield TextDelta("so")
-        raise ProviderError("the provider is rate limiting us", kind="rate_limit")
+        raise ProviderError("the provider is rate limiting us", reason="rate_limit")
 
 
 def test_a_provider_error_fails_the_run_with_an_error_event(
+    settings: Any,
     agent: Agent,
     enqueued: list[int],
     published: Published,
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: OnCommit,
 ) -> None:
-    monkeypatch.setattr(runs, "provider_for", lambda ref: _FailingProvider())
+    monkeypatch.setattr(run_loop, "provider_client", lambda profile, **kw: _FailingProvider())
+    settings.AGENT_RETRY_BASE_DELAY_MS = 0
     run = _start()
     published.clear()
 

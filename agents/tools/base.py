@@ -10,6 +10,7 @@ fail the schema, crashes and oversized output all become clear error results.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -154,18 +155,23 @@ def tools_allowed(
     """Return the tools an agent may use: its profile plus ``allow``, minus ``deny``.
 
     Deny wins; matching is case-insensitive; ``*`` wildcards and ``group:*`` names work.
+    Memoized: it runs on every turn and the registry does not change after start-up.
     """
+    return list(_tools_allowed(profile, tuple(allow), tuple(deny)))
+
+
+@functools.lru_cache(maxsize=256)
+def _tools_allowed(profile: str, allow: tuple[str, ...], deny: tuple[str, ...]) -> tuple[Tool, ...]:
     tools = registered_tools()
     # An unknown profile name (a typo) grants nothing beyond allow, never everything.
     base = _expand(PROFILES.get(profile, PROFILES["minimal"]))
     extra = _expand(allow)
     denied = _expand(deny)
-    chosen = [
+    return tuple(
         tool
         for name, tool in sorted(tools.items())
         if (_matches(name, base) or _matches(name, extra)) and not _matches(name, denied)
-    ]
-    return chosen
+    )
 
 
 # --- execution -------------------------------------------------------------------------

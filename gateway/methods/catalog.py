@@ -104,6 +104,48 @@ def config_get(ctx: CallContext, params: Params) -> dict[str, Any]:
     return selectors.config_snapshot()
 
 
+class ConfigPatchParams(Params):
+    raw: str = Field(min_length=1, max_length=200_000)
+    baseHash: str | None = None  # noqa: N815
+    sessionKey: str | None = None  # noqa: N815
+    note: str | None = None
+    restartDelayMs: int | None = Field(default=None, ge=0)  # noqa: N815
+
+
+@method("config.patch", params=ConfigPatchParams)
+def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
+    """A JSON5 merge patch of the settable paths (agents.config_service); no restart."""
+    import json5
+
+    from agents.config_service import ConfigError
+    from agents.config_service import config_patch as apply_patch
+
+    current = selectors.config_snapshot()
+    if not params.baseHash:
+        raise MethodError("config base hash required; re-run config.get and retry")
+    if params.baseHash != current["hash"]:
+        raise MethodError("config changed since last load; re-run config.get and retry")
+    try:
+        patch = json5.loads(params.raw)
+    except ValueError as exc:
+        raise MethodError(f"raw is not valid JSON5: {exc}") from None
+    try:
+        apply_patch(patch)
+    except ConfigError as exc:
+        raise MethodError(exc.message) from None
+    snapshot = selectors.config_snapshot()
+    return {"ok": True, "path": snapshot["path"], "config": snapshot["config"], "restart": None}
+
+
+@method("config.set", params=ConfigPatchParams)
+def config_set(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
+    raise MethodError(
+        "config.set (replace the whole config) is not supported: this gateway keeps its "
+        "configuration in the database. Use config.patch for the model and tool settings "
+        "of agents, or the admin for the rest"
+    )
+
+
 class ChannelsStatusParams(Params):
     probe: bool | None = None
     timeoutMs: int | None = Field(default=None, ge=0)  # noqa: N815

@@ -16,8 +16,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from pydantic import Field
 
+from agents.model_config import display_model_ref as default_model_ref
 from agents.models import Run
-from agents.providers import default_model_ref
 from agents.runs import RunStatus, run_abort, run_start, run_status
 from channels_app.models import ChannelKind
 from channels_app.services import OutboundError, outbound_enqueue
@@ -84,6 +84,8 @@ def chat_send(ctx: CallContext, params: ChatSendParams) -> dict[str, Any]:
             idempotency_key=params.idempotency_key,
         )
     run = start.run
+    if ctx.connection is not None:
+        ctx.connection.join_tool_events(run.session.key)
     if start.created:
         return {"runId": run.run_id, "status": "started"}
     # A retry of a known idempotencyKey: report where that run stands, start nothing.
@@ -333,6 +335,7 @@ async def agent(ctx: CallContext, params: AgentParams) -> TwoPhase:
         future.cancel()
         raise
     run = start.run  # session and agent are loaded: no query from here on
+    connection.join_tool_events(run.session.key)
     accepted_at = now_ms()
     first = {
         "runId": run.run_id,

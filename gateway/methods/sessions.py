@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from agents.providers import default_model_ref
+from agents.model_config import display_model_ref as default_model_ref
 from agents.runs import RunError, session_key_canonical
 from gateway.frames import ErrorCode
 from gateway.methods.registry import CallContext, Connection, MethodError, Params, method
@@ -215,6 +215,7 @@ class SessionsPatchParams(WireParams):
     label: str | None = None
     thinking_level: str | None = None
     model: str | None = None
+    queue_mode: str | None = None
 
 
 @method("sessions.patch", params=SessionsPatchParams)
@@ -270,6 +271,37 @@ def sessions_delete(ctx: CallContext, params: SessionsDeleteParams) -> dict[str,
     # The transcript lives in the database with its session and goes with it; nothing
     # is archived to files (deleteTranscript=false cannot keep it).
     return {"ok": True, "key": key, "deleted": deleted, "archived": []}
+
+
+class SessionsCompactParams(WireParams):
+    key: str = Field(min_length=1)
+    # OpenClaw's maxLines (kept transcript lines) does not apply: we summarize instead,
+    # keeping recent turns by token budget (OPENCLAW_COMPACTION_KEEP_RECENT_TOKENS).
+    max_lines: int | None = Field(default=None, ge=1)
+    instructions: str | None = Field(default=None, max_length=2000)
+
+
+@method("sessions.compact", params=SessionsCompactParams)
+def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> dict[str, Any]:
+    """Summarize the session's older turns into a compaction entry, now."""
+    from agents.compaction_service import CompactionError, session_compact_by_key
+
+    key = canonical_key(params.key)
+    try:
+        outcome = session_compact_by_key(key=key, instructions=params.instructions)
+    except CompactionError as exc:
+        raise MethodError(exc.message) from None
+    answer: dict[str, Any] = {"ok": True, "key": key, "compacted": outcome.compacted}
+    if outcome.compacted:
+        answer.update(
+            kept=outcome.kept,
+            summarized=outcome.summarized,
+            tokensBefore=outcome.tokens_before,
+            tokensAfter=outcome.tokens_after,
+        )
+    else:
+        answer["reason"] = outcome.reason
+    return answer
 
 
 # --- subscriptions (async: this connection only) --------------------------------------

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.process
 
 TOKEN = "chat-flow-token-0123456789abcdefghij"
 SCOPES = ["operator.read", "operator.write", "operator.admin"]
-REPLY_PREFIX = "Placeholder reply (no model provider configured yet): "
+REPLY_PREFIX = "Placeholder reply (the offline placeholder/echo model): "
 TIMEOUT_S = 20.0
 Frame = dict[str, Any]
 

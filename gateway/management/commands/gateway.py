@@ -179,9 +179,12 @@ class Command(BaseCommand):
 
     # --- first run and recovery ----------------------------------------------------
     def _bootstrap(self) -> None:
+        from datetime import timedelta
+
         from django.core.management import call_command
         from django.db import DEFAULT_DB_ALIAS, connections
         from django.db.migrations.executor import MigrationExecutor
+        from django.utils import timezone
 
         from core.datadir import bootstrap_data_dir
         from core.leases import work_recover
@@ -196,7 +199,14 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
         for line in describe_bootstrap(gateway_bootstrap()):
             self.stdout.write(line)
-        report = work_recover(include_waiting=True)
+        # Embedded mode: this process is the only worker of its data dir, so every lease
+        # still held belongs to a process that died (kill -9, power loss): hand them all
+        # back now instead of waiting for them to expire. Team mode waits for expiry, as
+        # another host's worker may still be running them.
+        now = timezone.now()
+        if not settings.REDIS_URL:
+            now += timedelta(seconds=settings.WORK_LEASE_SECONDS + 1)
+        report = work_recover(include_waiting=True, now=now)
         if report.total:
             self.stdout.write(
                 f"Recovered work: released {report.released}, re-enqueued {report.enqueued}"

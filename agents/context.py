@@ -1,0 +1,263 @@
+"""The conversation a model call sees, read back from the session transcript.
+
+The transcript is the source of truth: user messages, assistant messages (text plus
+``toolCall`` blocks), one ``tool`` message per tool result, and ``compaction`` entries.
+This module turns it into provider-neutral ``ChatMessage`` lists:
+
+- history starts at the latest compaction (its summary first, then the kept messages);
+- messages of runs still queued are left out (they are answered later), except those
+  merged into the run being answered (queue modes collect, steer, interrupt);
+- messages are grouped per turn: a run's messages follow its trigger, even when a user
+  message of a later run was appended in between (seq order alone would interleave);
+- tool results are placed right after the assistant message that called them, a call
+  without a recorded result gets an explicit error result (the run was interrupted),
+  and orphan results are dropped, so every provider accepts the history.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+
+from agents.models import Run
+from agents.providers import ChatMessage, ToolCall, ToolResult
+from sessions_app.models import Message, Session
+
+# Hard cap of transcript rows read for one prompt; compaction keeps real prompts smaller.
+MAX_HISTORY_MESSAGES = 400
+INTERRUPTED_RESULT = (
+    "error: no result was recorded for this tool call: the run was interrupted (worker "
+    "restart) while it ran, so it may or may not have taken effect. Check before retrying."
+)
+_ROLES = (Message.Role.USER, Message.Role.ASSISTANT, Message.Role.TOOL)
+
+
+@dataclass(frozen=True)
+class History:
+    summary: str | None
+    messages: list[ChatMessage]
+    compaction_seq: int | None = None
+    # id(message) → transcript seq, for user and assistant messages (compaction uses it).
+    seq_of: dict[int, int] = field(default_factory=dict)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(
+        str(block.get("text", ""))
+        for block in content or []
+        if isinstance(block, dict) and block.get("type") == "text"
+    )
+
+
+def _tool_calls(content: Any) -> tuple[ToolCall, ...]:
+    calls = []
+    for block in content or []:
+        if isinstance(block, dict) and block.get("type") == "toolCall":
+            raw = block.get("rawArguments")
+            arguments = raw if isinstance(raw, str) else json.dumps(block.get("arguments") or {})
+            calls.append(
+                ToolCall(
+                    id=str(block.get("id", "")),
+                    name=str(block.get("name", "")),
+                    arguments=arguments,
+                )
+            )
+    return tuple(calls)
+
+
+def tool_call_block(call: ToolCall) -> dict[str, Any]:
+    """The transcript block of one tool call (OpenClaw's ``toolCall`` content block)."""
+    block: dict[str, Any] = {"type": "toolCall", "id": call.id, "name": call.name}
+    try:
+        block["arguments"] = call.parsed_arguments()
+    except ValueError:
+        block["arguments"] = {}
+        block["rawArguments"] = call.arguments
+    return block
+
+
+def _latest_compaction(session: Session) -> tuple[str | None, int | None, int | None]:
+    row = (
+        Message.objects.filter(session=session, role=Message.Role.COMPACTION)
+        .filter(_after_reset(session))
+        .order_by("-seq")
+        .values_list("seq", "content", "details")
+        .first()
+    )
+    if row is None:
+        return None, None, None
+    seq, content, details = row
+    first_kept = (details or {}).get("firstKeptSeq")
+    return _text(content), (int(first_kept) if first_kept is not None else seq), seq
+
+
+def _after_reset(session: Session) -> Q:
+    if session.last_reset_at is None:
+        return Q()
+    return Q(created_at__gt=session.last_reset_at)
+
+
+Row = tuple[int, str, Any, dict[str, Any] | None, uuid.UUID | None]
+_ROW_FIELDS = ("seq", "role", "content", "details", "run_public_id")
+# Transcript rows per session, kept in-process: messages are append-only, so each model
+# call fetches only the rows added since the last one (re-reading and decoding the whole
+# history was nearly half of a turn's CPU). Keyed by the session's reset generation.
+ROW_CACHE_SESSIONS = 64
+_rows_cache: OrderedDict[tuple[Any, ...], list[Row]] = OrderedDict()
+_rows_lock = threading.Lock()
+# Group info of runs that ended (immutable from then on): public id → trigger seq.
+_ended_runs: dict[uuid.UUID, int | None] = {}
+ENDED_RUNS_MAX = 20_000
+
+
+def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
+    key = (session.pk, session.session_id, session.last_reset_at, first_kept)
+    rows = Message.objects.filter(session=session, role__in=_ROLES).filter(_after_reset(session))
+    if first_kept is not None:
+        rows = rows.filter(seq__gte=first_kept)
+    with _rows_lock:
+        cached = list(_rows_cache.get(key) or [])
+    if cached:
+        cached.extend(rows.filter(seq__gt=cached[-1][0]).order_by("seq").values_list(*_ROW_FIELDS))
+        fetched = cached[-MAX_HISTORY_MESSAGES:]
+    else:
+        fetched = list(rows.order_by("-seq").values_list(*_ROW_FIELDS)[:MAX_HISTORY_MESSAGES])
+        fetched.reverse()
+    with _rows_lock:
+        _rows_cache[key] = fetched
+        _rows_cache.move_to_end(key)
+        while len(_rows_cache) > ROW_CACHE_SESSIONS:
+            _rows_cache.popitem(last=False)
+    return fetched
+
+
+def forget_history() -> None:
+    with _rows_lock:
+        _rows_cache.clear()
+    _ended_runs.clear()
+
+
+def history_for(*, session: Session, run: Run | None) -> History:
+    """The conversation ``run`` answers (``run=None``: the whole current conversation)."""
+    summary, first_kept, compaction_seq = _latest_compaction(session)
+    fetched = _history_rows(session, first_kept)
+    groups = _run_groups({r[4] for r in fetched if r[4] is not None}, run)
+    kept: list[tuple[tuple[int, int], str, Any, dict[str, Any]]] = []
+    for seq, role, content, details, run_public_id in fetched:
+        if run_public_id is not None and run_public_id in groups:
+            include, group_seq = groups[run_public_id]
+            if not include:
+                continue
+            key = (group_seq if group_seq is not None else seq, seq)
+        else:
+            key = (seq, seq)
+        kept.append((key, role, content, details or {}))
+    kept.sort(key=lambda item: item[0])
+    chat = [_to_chat(role, content, details) for _, role, content, details in kept]
+    seq_of = {id(message): key[1] for message, (key, *_) in zip(chat, kept, strict=True)}
+    return History(summary, repair(chat), compaction_seq, seq_of)
+
+
+def _run_groups(
+    public_ids: Iterable[uuid.UUID], run: Run | None
+) -> dict[uuid.UUID, tuple[bool, int | None]]:
+    """Map each run public id to (include it?, the trigger seq its turn is sorted by).
+
+    Runs that ended are answered from ``_ended_runs``; only the others are queried.
+    """
+    out: dict[uuid.UUID, tuple[bool, int | None]] = {}
+    ids = []
+    for public_id in public_ids:
+        if public_id in _ended_runs:
+            out[public_id] = (True, _ended_runs[public_id])
+        else:
+            ids.append(public_id)
+    if not ids:
+        return out
+    if len(_ended_runs) > ENDED_RUNS_MAX:
+        _ended_runs.clear()
+    for public_id, pk, status, trigger, merged_pk, merged_trigger in Run.objects.filter(
+        public_id__in=ids
+    ).values_list(
+        "public_id", "pk", "status", "trigger_seq", "merged_into_id", "merged_into__trigger_seq"
+    ):
+        group_pk = merged_pk or pk
+        group_trigger = merged_trigger if merged_pk else trigger
+        if run is not None and group_pk == run.pk:
+            include = True
+        else:
+            include = status not in (Run.Status.QUEUED, Run.Status.RUNNING) and not (
+                status == Run.Status.MERGED and merged_pk is None
+            )
+            if run is not None and status == Run.Status.MERGED and merged_pk is not None:
+                include = True
+        out[public_id] = (include, group_trigger)
+        if status in _ENDED or (status == Run.Status.MERGED and merged_pk is not None):
+            _ended_runs[public_id] = group_trigger
+    return out
+
+
+_ENDED = frozenset({Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.ABORTED})
+
+
+def _to_chat(role: str, content: Any, details: dict[str, Any]) -> ChatMessage:
+    if role == Message.Role.TOOL:
+        return ChatMessage(
+            role="tool",
+            tool_results=(
+                ToolResult(
+                    tool_call_id=str(details.get("toolCallId", "")),
+                    name=str(details.get("toolName", "")),
+                    content=_text(content),
+                    is_error=bool(details.get("isError", False)),
+                ),
+            ),
+        )
+    if role == Message.Role.ASSISTANT:
+        return ChatMessage(role="assistant", text=_text(content), tool_calls=_tool_calls(content))
+    return ChatMessage(role="user", text=_text(content))
+
+
+def repair(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Pair every tool call with its result right after it; drop what cannot be paired.
+
+    Also drops empty assistant entries (an abort before any text) and leading entries
+    that are not user messages (providers want the conversation to start with one).
+    """
+    results: dict[str, ToolResult] = {}
+    for message in messages:
+        for result in message.tool_results:
+            results.setdefault(result.tool_call_id, result)
+    out: list[ChatMessage] = []
+    for message in messages:
+        if message.role == "tool":
+            continue  # re-placed after their call below
+        if message.role == "assistant":
+            if not message.text and not message.tool_calls:
+                continue
+            out.append(message)
+            if message.tool_calls:
+                out.append(
+                    ChatMessage(
+                        role="tool",
+                        tool_results=tuple(
+                            results.get(call.id)
+                            or ToolResult(call.id, call.name, INTERRUPTED_RESULT, is_error=True)
+                            for call in message.tool_calls
+                        ),
+                    )
+                )
+            continue
+        out.append(message)
+    while out and out[0].role != "user":
+        out.pop(0)
+    return out

@@ -1,0 +1,178 @@
+"""Model failover: which (model, key) to try next, and per-key cooldowns.
+
+OpenClaw's two stages (docs/concepts/model-failover.md): rotate the keys (auth
+profiles) of the provider, then fall back to the next model of the chain. A key that
+fails with a retriable error (rate limit, overload, 5xx, timeout, a bad key) enters a
+cooldown of 1 m → 5 m → 25 m → 1 h (by its consecutive error count), kept in
+``AuthProfileState`` so every worker sees it. Keys in cooldown go to the end of the
+order; they are still tried when nothing else is left. A success clears the count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from agents.model_config import profiles_for, split_ref
+from agents.models import AuthProfileState
+from agents.providers import AuthProfile, ProviderError
+
+COOLDOWN_STEPS_S = (60, 300, 1500, 3600)
+# A success is written back at most this often per key (one UPDATE, not one per turn).
+LAST_USED_WRITE_EVERY_S = 60
+
+
+@dataclass(frozen=True)
+class Attempt:
+    model_ref: str
+    model: str  # the provider's model id
+    profile: AuthProfile
+    cooling_until: datetime | None = None
+
+
+class NoKeyForModelError(Exception):
+    def __init__(self, refs: list[str]) -> None:
+        providers = sorted({split_ref(ref)[0] for ref in refs})
+        message = (
+            f"no key is configured for {', '.join(providers)} (model "
+            f"{', '.join(refs)}): set its API key in the environment (e.g. "
+            f"{providers[0].upper()}_API_KEY) or add one in the admin (Agents → Model "
+            "providers), or choose another model"
+        )
+        super().__init__(message)
+        self.message = message
+
+
+def cooldown_seconds(error_count: int) -> int:
+    """1 m, 5 m, 25 m, then 1 h for the 1st, 2nd, 3rd and later consecutive errors."""
+    index = min(max(error_count, 1), len(COOLDOWN_STEPS_S)) - 1
+    return COOLDOWN_STEPS_S[index]
+
+
+def plan_attempts(model_refs: list[str], *, max_attempts: int) -> list[Attempt]:
+    """Order the (model, key) pairs to try; pad with repeats up to ``max_attempts``.
+
+    Available keys first in chain order, then keys in cooldown (soonest ready first).
+    When there are fewer pairs than ``max_attempts`` the list repeats (the caller waits
+    before reusing a key), so a lone key still gets retried after a rate limit.
+    """
+    pairs: list[tuple[str, str, AuthProfile]] = [
+        (ref, split_ref(ref)[1], profile)
+        for ref in model_refs
+        for profile in profiles_for(split_ref(ref)[0])
+    ]
+    if not pairs:
+        raise NoKeyForModelError(model_refs)
+    now = timezone.now()
+    states = {
+        profile_id: until
+        for profile_id, until in _cooldowns(now).items()
+        if profile_id in {p.id for _, _, p in pairs}
+    }
+    ready = [Attempt(ref, model, p) for ref, model, p in pairs if p.id not in states]
+    cooling = sorted(
+        (Attempt(ref, model, p, states[p.id]) for ref, model, p in pairs if p.id in states),
+        key=lambda a: a.cooling_until or now,
+    )
+    order = ready + cooling
+    plan = list(order[:max_attempts]) if len(order) >= max_attempts else list(order)
+    while len(plan) < max_attempts:
+        plan.append(order[len(plan) % len(order)])
+    return plan
+
+
+# Keys in cooldown, read at most every COOLDOWN_CACHE_S per process (plan_attempts runs on
+# every model call); this process's own failures and successes clear it at once.
+COOLDOWN_CACHE_S = 2.0
+_cooldown_cache: tuple[float, dict[str, datetime]] | None = None
+
+
+def _cooldowns(now: datetime) -> dict[str, datetime]:
+    global _cooldown_cache  # noqa: PLW0603  (a small process-wide cache)
+    cached = _cooldown_cache
+    if cached is not None and time.monotonic() - cached[0] < COOLDOWN_CACHE_S:
+        return {k: v for k, v in cached[1].items() if v > now}
+    rows = {
+        profile_id: until
+        for profile_id, until in AuthProfileState.objects.filter(
+            cooldown_until__gt=now
+        ).values_list("profile_id", "cooldown_until")
+        if until is not None
+    }
+    _cooldown_cache = (time.monotonic(), rows)
+    return rows
+
+
+def forget_cooldowns() -> None:
+    global _cooldown_cache  # noqa: PLW0603
+    _cooldown_cache = None
+
+
+def retry_wait_s(error: ProviderError, *, reuse: bool, attempt: int, base_delay_s: float) -> float:
+    """How long to wait before the next attempt: none when switching key or model."""
+    if not reuse:
+        return 0.0
+    backoff = base_delay_s * float(2 ** max(attempt - 1, 0))
+    if error.retry_after_s is not None:
+        backoff = max(backoff, error.retry_after_s)
+    return min(backoff, 30.0)
+
+
+@transaction.atomic
+def record_failure(profile_id: str, error: ProviderError) -> datetime:
+    """Count a retriable failure of a key and put it in cooldown; return until when."""
+    _healthy_at.pop(profile_id, None)
+    forget_cooldowns()
+    now = timezone.now()
+    state, _ = AuthProfileState.objects.select_for_update().get_or_create(profile_id=profile_id)
+    state.error_count += 1
+    until = now + timedelta(seconds=cooldown_seconds(state.error_count))
+    state.cooldown_until = until
+    state.last_error_reason = error.reason
+    state.last_error_at = now
+    state.save(
+        update_fields=[
+            "error_count",
+            "cooldown_until",
+            "last_error_reason",
+            "last_error_at",
+            "updated_at",
+        ]
+    )
+    transaction.on_commit(forget_cooldowns)
+    return until
+
+
+def record_success(profile_id: str) -> None:
+    """Clear a key's error count and note its use (written at most once a minute).
+
+    One UPDATE at most once a minute per key and process (none on the hot path between);
+    the row is created the first time a key is used. A failure recorded by this process
+    forgets the shortcut, so the next success clears the cooldown at once; one recorded
+    by another host is cleared by this host's next write, or expires.
+    """
+    seen = _healthy_at.get(profile_id)
+    if seen is not None and time.monotonic() - seen < LAST_USED_WRITE_EVERY_S:
+        return
+    _healthy_at[profile_id] = time.monotonic()
+    forget_cooldowns()
+    now = timezone.now()
+    stale = now - timedelta(seconds=LAST_USED_WRITE_EVERY_S)
+    updated = (
+        AuthProfileState.objects.filter(profile_id=profile_id)
+        .filter(Q(error_count__gt=0) | Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale))
+        .update(error_count=0, cooldown_until=None, last_used_at=now, updated_at=now)
+    )
+    if updated or profile_id in _known_profiles:
+        return
+    AuthProfileState.objects.get_or_create(profile_id=profile_id, defaults={"last_used_at": now})
+    _known_profiles.add(profile_id)
+
+
+_known_profiles: set[str] = set()
+_healthy_at: dict[str, float] = {}
