@@ -160,7 +160,7 @@ def test_the_tui_connects_with_its_device_and_chats(
         subprocess.run(
             [*tmux, "send-keys", "-t", session, "hello from the tui", "Enter"], check=True
         )
-        reply = "Placeholder reply (no model provider configured yet): hello from the tui"
+        reply = "Placeholder reply (the offline placeholder/echo model): hello from the tui"
         while reply not in screen() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert reply in screen(), screen()
@@ -188,7 +188,7 @@ const { chromium } = require(process.env.PLAYWRIGHT);
     await box.waitFor({ timeout: 20000 });
     await box.fill('hello from the control ui');
     await page.keyboard.press('Enter');
-    const reply = 'Placeholder reply (no model provider configured yet): hello from the control ui';
+    const reply = 'Placeholder reply (the offline placeholder/echo model): hello from the control ui';
     await page.waitForSelector(`text=${reply}`, { timeout: 20000 });
     const shown = await page.getByText('hello from the control ui', { exact: true }).count();
     await page.screenshot({ path: process.env.SHOT });
