@@ -168,6 +168,7 @@ def session_compact(
             },
         )
         Session.objects.filter(pk=session.pk).update(compaction_count=F("compaction_count") + 1)
+        session.compaction_count += 1  # the caller's copy: its next prompt looks for it
         session_changed_announce(session=session, reason="compact")
     _note_in_daily_memory(agent, session, summary)
     logger.info(

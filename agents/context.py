@@ -148,7 +148,10 @@ def forget_history() -> None:
 
 def history_for(*, session: Session, run: Run | None) -> History:
     """The conversation ``run`` answers (``run=None``: the whole current conversation)."""
-    summary, first_kept, compaction_seq = _latest_compaction(session)
+    # compaction_count says whether there is a compaction entry to look for at all.
+    summary, first_kept, compaction_seq = (
+        _latest_compaction(session) if session.compaction_count else (None, None, None)
+    )
     fetched = _history_rows(session, first_kept)
     groups = _run_groups({r[4] for r in fetched if r[4] is not None}, run)
     kept: list[tuple[tuple[int, int], str, Any, dict[str, Any]]] = []
@@ -177,7 +180,9 @@ def _run_groups(
     out: dict[uuid.UUID, tuple[bool, int | None]] = {}
     ids = []
     for public_id in public_ids:
-        if public_id in _ended_runs:
+        if run is not None and public_id == run.public_id:
+            out[public_id] = (True, run.trigger_seq)  # the turn being answered
+        elif public_id in _ended_runs:
             out[public_id] = (True, _ended_runs[public_id])
         else:
             ids.append(public_id)

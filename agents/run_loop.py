@@ -504,7 +504,6 @@ class _Turn:
             input={"arguments": call.arguments_or_empty()},
             started_at=now,
         )
-        Run.objects.filter(pk=self.run.pk).update(step_count=min(step_no, self.run.max_steps))
         self._agent(
             "tool",
             {
@@ -633,7 +632,6 @@ class _Turn:
             started_at=timezone.now(),
         )
         self.model_step_no = step_no
-        Run.objects.filter(pk=self.run.pk).update(step_count=min(step_no, self.run.max_steps))
         attempts = failover.plan_attempts(chain, max_attempts=int(settings.AGENT_MAX_ATTEMPTS))
         last_error: ProviderError | None = None
         used: set[str] = set()
@@ -796,6 +794,7 @@ class _Turn:
     # endings -----------------------------------------------------------------------
     def _end(self, status: str, **fields: Any) -> bool:
         """CAS running → ``status`` while this worker still holds the lease."""
+        fields.setdefault("step_count", min(max(self.next_no - 1, 0), self.run.max_steps))
         return (
             Run.objects.filter(
                 pk=self.run.pk, status=Run.Status.RUNNING, lease_owner=self.owner[:100]

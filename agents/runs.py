@@ -104,8 +104,19 @@ def session_key_canonical(raw: str) -> str:
 
 def _resolve_target(*, session_key: str | None, agent_slug: str | None) -> tuple[Agent, str]:
     """Return the agent and canonical session key a run goes to (OpenClaw's agent rules)."""
+    default: list[Agent | None] = []  # looked up at most once, and only if needed
+
+    def default_agent() -> Agent | None:
+        if not default:
+            default.append(Agent.objects.default_first().first())
+        return default[0]
+
+    def default_slug() -> str:
+        agent = default_agent()
+        return agent.slug if agent is not None else keys.DEFAULT_AGENT_ID
+
     try:
-        key = session_key_canonical(session_key) if session_key else None
+        key = keys.canonicalize(session_key, default_agent=default_slug) if session_key else None
     except keys.SessionKeyError as exc:
         raise RunError(str(exc)) from None
     key_agent = keys.parse_agent_id(key) if key else None
@@ -122,14 +133,19 @@ def _resolve_target(*, session_key: str | None, agent_slug: str | None) -> tuple
                 f"to agent {key_agent!r}; drop one of them"
             )
     elif key_agent:
-        agent = Agent.objects.filter(slug=key_agent).first()
+        known = default[0] if default else None
+        agent = (
+            known
+            if known is not None and known.slug == key_agent
+            else Agent.objects.filter(slug=key_agent).first()
+        )
         if agent is None:
             raise RunError(
                 f"session key {key!r} names agent {key_agent!r}, which does not exist; "
                 "agents.list shows the configured agents"
             )
     else:
-        agent = Agent.objects.default_first().first()
+        agent = default_agent()
         if agent is None:
             raise RunError("no agent is configured; create one in the admin (Agents → Add)")
     return agent, key or keys.main_session_key(agent.slug)
@@ -179,7 +195,18 @@ def run_start(
         model=model,
     )
     try:
+        # The user message first (its seq becomes the run's trigger_seq), then the run,
+        # in one savepoint: a concurrent duplicate key rolls both back.
         with transaction.atomic():
+            user_message = session_message_append(
+                session=session,
+                role="user",
+                content=[{"type": "text", "text": message}],
+                run_public_id=run.public_id,
+                changed_reason="send",
+                idempotency_key=f"{run_id}:user",
+            )
+            run.trigger_seq = user_message.seq
             run.save()
     except IntegrityError:
         # The same key sent twice at once: the other request created the run.
@@ -187,16 +214,6 @@ def run_start(
         if existing is None:
             raise
         return RunStart(existing, created=False)
-    user_message = session_message_append(
-        session=session,
-        role="user",
-        content=[{"type": "text", "text": message}],
-        run_public_id=run.public_id,
-        changed_reason="send",
-        idempotency_key=f"{run_id}:user",
-    )
-    Run.objects.filter(pk=run.pk).update(trigger_seq=user_message.seq)
-    run.trigger_seq = user_message.seq
     if queue_mode(session) == "interrupt":
         # The running turn stops at its next check; this newest message is answered next.
         Run.objects.filter(session=session, status=Run.Status.RUNNING).update(cancel_requested=True)

@@ -8,13 +8,9 @@ what to try next from the ``ProviderError.reason`` this module sets.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anthropic
@@ -33,9 +29,13 @@ from agents.providers import (
     ToolSpec,
     Usage,
 )
-
-DETAIL_MAX_CHARS = 300
-CLIENT_CACHE_MAX = 32
+from agents.providers._common import (
+    SUMMARIES,
+    ClientCache,
+    retry_after_s,
+    scrub_detail,
+    untransformed_body,
+)
 
 # Anthropic stop_reason -> OpenClaw stop reason; "refusal" raises instead.
 STOP_REASONS = {
@@ -59,43 +59,23 @@ ERROR_TYPE_REASONS = {
     "not_found_error": "bad_request",
     "request_too_large": "bad_request",
 }
-SUMMARIES = {
-    "rate_limit": "rate limited",
-    "overloaded": "overloaded",
-    "server": "server error",
-    "timeout": "timed out",
-    "auth": "authentication failed (check the API key)",
-    "billing": "out of credit or quota",
-    "context_length": "the prompt is too long for the model's context window",
-    "bad_request": "request rejected",
-    "unknown": "error",
-}
 
-_clients: dict[tuple[str, str | None, str, float], anthropic.Anthropic] = {}
-_clients_lock = threading.Lock()
+
+def _build_client(profile: AuthProfile, timeout_s: float) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        api_key=profile.api_key,
+        base_url=profile.base_url,
+        timeout=timeout_s,
+        max_retries=0,
+    )
+
+
+_clients = ClientCache(_build_client)
 
 
 def _client(profile: AuthProfile, timeout_s: float) -> anthropic.Anthropic:
-    """Return a cached SDK client, so a turn reuses its connection pool.
-
-    Keyed by a digest of the key, not the key, so the dict never holds a second copy.
-    """
-    digest = hashlib.sha256(profile.api_key.encode()).hexdigest()[:16]
-    key = (profile.id, profile.base_url, digest, timeout_s)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            if len(_clients) >= CLIENT_CACHE_MAX:
-                # Drop the oldest without closing it: another thread may be streaming on it.
-                _clients.pop(next(iter(_clients)))
-            client = anthropic.Anthropic(
-                api_key=profile.api_key,
-                base_url=profile.base_url,
-                timeout=timeout_s,
-                max_retries=0,
-            )
-            _clients[key] = client
-        return client
+    """Return a cached SDK client, so a turn reuses its connection pool."""
+    return _clients.get(profile, timeout_s, anthropic.Anthropic)
 
 
 # --- request mapping --------------------------------------------------------------------
@@ -238,13 +218,7 @@ class AnthropicProvider:
         tools = wire_tools(request.tools)
         try:
             client = _client(self.profile, self.timeout_s)
-            # The conversation and tools go in extra_body: the SDK would walk every
-            # message and schema through its type-driven transform (aliases, dates),
-            # which cost ~45 % of a turn's CPU with a long history; these dicts are
-            # already in wire form, so they are sent as they are.
-            body: dict[str, object] = {"messages": messages}
-            if tools:
-                body["tools"] = tools
+            body = untransformed_body("messages", messages, tools)
             events = client.messages.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
@@ -278,13 +252,7 @@ class AnthropicProvider:
 
     # -- errors
     def _detail(self, text: object) -> str:
-        """Provider text for a message: one line, key scrubbed, at most 300 characters."""
-        detail = " ".join(str(text).split())
-        if self.profile.api_key:
-            detail = detail.replace(self.profile.api_key, "[redacted]")
-        if len(detail) > DETAIL_MAX_CHARS:
-            detail = detail[: DETAIL_MAX_CHARS - 1] + "…"
-        return detail
+        return scrub_detail(text, self.profile.api_key)
 
     def _error(self, exc: Exception, *, streaming: bool) -> ProviderError:
         """Map an SDK or transport exception to a ``ProviderError`` with its reason."""
@@ -349,19 +317,3 @@ def error_reason(status: int | None, error_type: str | None, message: str) -> st
         return "bad_request"
     # A 5xx, or an unknown error event mid-stream: the provider's side failed.
     return "server"
-
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

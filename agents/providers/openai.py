@@ -12,12 +12,8 @@ inside ``prompt_tokens``/``input_tokens``, so they are subtracted into ``cache_r
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 
 import httpx2
 import openai
@@ -39,9 +35,14 @@ from agents.providers import (
     ToolCall,
     Usage,
 )
+from agents.providers._common import (
+    SUMMARIES,
+    ClientCache,
+    retry_after_s,
+    scrub_detail,
+    untransformed_body,
+)
 
-DETAIL_MAX_CHARS = 300
-CLIENT_CACHE_MAX = 32
 KEYLESS_PLACEHOLDER = "no-key"
 
 CHAT_STOP_REASONS = {
@@ -49,17 +50,6 @@ CHAT_STOP_REASONS = {
     "length": "length",
     "tool_calls": "toolUse",
     "function_call": "toolUse",
-}
-SUMMARIES = {
-    "rate_limit": "rate limited",
-    "overloaded": "overloaded",
-    "server": "server error",
-    "timeout": "timed out",
-    "auth": "authentication failed (check the API key)",
-    "billing": "out of credit or quota",
-    "context_length": "the prompt is too long for the model's context window",
-    "bad_request": "request rejected",
-    "unknown": "error",
 }
 STATUS_REASONS = {
     429: "rate_limit",
@@ -82,33 +72,24 @@ STREAM_CODE_REASONS = {
     "invalid_prompt": "bad_request",
 }
 
-_clients: dict[tuple[str, str | None, str, float], openai.OpenAI] = {}
-_clients_lock = threading.Lock()
+
+def _build_client(profile: AuthProfile, timeout_s: float) -> openai.OpenAI:
+    return openai.OpenAI(
+        # Keyless OpenAI-compatible servers (Ollama, a local vLLM) take no key, but the
+        # SDK refuses to start without one; a placeholder is harmless there.
+        api_key=profile.api_key or KEYLESS_PLACEHOLDER,
+        base_url=profile.base_url,
+        timeout=timeout_s,
+        max_retries=0,
+    )
+
+
+_clients = ClientCache(_build_client)
 
 
 def _client(profile: AuthProfile, timeout_s: float) -> openai.OpenAI:
-    """Return a cached SDK client, so a turn reuses its connection pool.
-
-    Keyed by a digest of the key, not the key, so the dict never holds a second copy.
-    """
-    digest = hashlib.sha256(profile.api_key.encode()).hexdigest()[:16]
-    key = (profile.id, profile.base_url, digest, timeout_s)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            if len(_clients) >= CLIENT_CACHE_MAX:
-                # Drop the oldest without closing it: another thread may be streaming on it.
-                _clients.pop(next(iter(_clients)))
-            client = openai.OpenAI(
-                # Keyless OpenAI-compatible servers (Ollama, a local vLLM) take no key, but
-                # the SDK refuses to start without one; a placeholder is harmless there.
-                api_key=profile.api_key or KEYLESS_PLACEHOLDER,
-                base_url=profile.base_url,
-                timeout=timeout_s,
-                max_retries=0,
-            )
-            _clients[key] = client
-        return client
+    """Return a cached SDK client, so a turn reuses its connection pool."""
+    return _clients.get(profile, timeout_s, openai.OpenAI)
 
 
 def _echo_arguments(call: ToolCall) -> str:
@@ -224,13 +205,7 @@ class _OpenAIBase:
         return f"{type(self).__name__}(profile={self.profile.id!r}, timeout_s={self.timeout_s!r})"
 
     def _detail(self, text: object) -> str:
-        """Provider text for a message: one line, key scrubbed, at most 300 characters."""
-        detail = " ".join(str(text).split())
-        if self.profile.api_key:
-            detail = detail.replace(self.profile.api_key, "[redacted]")
-        if len(detail) > DETAIL_MAX_CHARS:
-            detail = detail[: DETAIL_MAX_CHARS - 1] + "…"
-        return detail
+        return scrub_detail(text, self.profile.api_key)
 
     def _refusal(self, detail: str) -> ProviderError:
         return ProviderError(
@@ -314,13 +289,7 @@ class OpenAIChatProvider(_OpenAIBase):
         ]
         try:
             client = _client(self.profile, self.timeout_s)
-            # The conversation and tools go in extra_body: the SDK would walk every
-            # message and schema through its type-driven transform (aliases, dates),
-            # which cost ~45 % of a turn's CPU with a long history; these dicts are
-            # already in wire form, so they are sent as they are.
-            body: dict[str, object] = {"messages": messages}
-            if tools:
-                body["tools"] = tools
+            body = untransformed_body("messages", messages, tools)
             chunks = client.chat.completions.create(
                 model=request.model,
                 messages=[],
@@ -418,13 +387,7 @@ class OpenAIResponsesProvider(_OpenAIBase):
         ]
         try:
             client = _client(self.profile, self.timeout_s)
-            # The conversation and tools go in extra_body: the SDK would walk every
-            # message and schema through its type-driven transform (aliases, dates),
-            # which cost ~45 % of a turn's CPU with a long history; these dicts are
-            # already in wire form, so they are sent as they are.
-            body: dict[str, object] = {"input": items}
-            if tools:
-                body["tools"] = tools
+            body = untransformed_body("input", items, tools)
             events = client.responses.create(
                 model=request.model,
                 instructions=request.system or openai.omit,
@@ -528,19 +491,3 @@ def error_reason(status: int | None, code: str | None, error_type: str | None, m
     by_code = [STREAM_CODE_REASONS[k] for k in (code, error_type) if k in STREAM_CODE_REASONS]
     # An unknown error mid-stream: the provider's side failed.
     return by_code[0] if by_code else ("overloaded" if "overloaded" in low else "server")
-
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
