@@ -46,6 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._proc import PAGE_KB, REPO, cpu_seconds, free_port, rss_mb, tree, wait_http
+from bench._ws import connect_frame, recv_frame
 from tests.fakes.llm_server import FakeServerProcess
 from tests.gateway_process import child_env
 
@@ -72,31 +73,6 @@ TURN_TIMEOUT_S = 30.0
 MAX_FRAMES_PER_TURN = 1_000
 
 
-def connect_frame(token: str) -> str:
-    return json.dumps(
-        {
-            "type": "req",
-            "id": "connect",
-            "method": "connect",
-            "params": {
-                "minProtocol": 4,
-                "maxProtocol": 4,
-                "client": {"id": "cli", "version": "bench", "platform": "linux", "mode": "cli"},
-                "auth": {"token": token},
-                "role": "operator",
-                "scopes": SCOPES,
-            },
-        }
-    )
-
-
-async def recv_frame(ws: ClientConnection) -> dict[str, Any]:
-    frame = json.loads(await ws.recv())
-    if not isinstance(frame, dict):
-        raise RuntimeError(f"not a JSON object: {frame!r:.200}")
-    return frame
-
-
 async def open_client(port: int, token: str) -> ClientConnection:
     """Open a socket and complete the handshake (challenge, connect, hello-ok)."""
     ws = await connect(
@@ -113,7 +89,7 @@ async def open_client(port: int, token: str) -> ClientConnection:
             challenge = await recv_frame(ws)
             if challenge.get("event") != "connect.challenge":
                 raise RuntimeError(f"expected connect.challenge, got {challenge!r:.300}")
-            await ws.send(connect_frame(token))
+            await ws.send(connect_frame(token, SCOPES))
             while (res := await recv_frame(ws)).get("id") != "connect":
                 pass
         payload = res.get("payload")

@@ -48,6 +48,7 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._proc import REPO, cpu_seconds, free_port, rss_mb, wait_http
+from bench._ws import connect_frame, recv_frame
 
 OPENCLAW: dict[str, list[float]] = {"health_p50_ms": [2.2, 2.8], "connect_p50_ms": [4.1, 4.8]}
 # The best (lowest) OpenClaw figures, so our ratios are the least flattering.
@@ -174,33 +175,8 @@ def _open(url: str) -> connect:
     )
 
 
-def connect_frame(token: str) -> str:
-    return json.dumps(
-        {
-            "type": "req",
-            "id": "connect",
-            "method": "connect",
-            "params": {
-                "minProtocol": 4,
-                "maxProtocol": 4,
-                "client": {"id": "cli", "version": "bench", "platform": "linux", "mode": "cli"},
-                "auth": {"token": token},
-                "role": "operator",
-                "scopes": ["operator.read"],
-            },
-        }
-    )
-
-
 def health_frame(request_id: str) -> str:
     return json.dumps({"type": "req", "id": request_id, "method": "health"})
-
-
-async def recv_frame(ws: ClientConnection) -> dict[str, Any]:
-    frame = json.loads(await ws.recv())
-    if not isinstance(frame, dict):
-        raise RuntimeError(f"not a JSON object: {frame!r:.200}")
-    return frame
 
 
 async def wait_for_id(ws: ClientConnection, request_id: str) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from agents.providers import AuthProfile
+from agents.providers import AuthProfile, ProviderError, TextDelta
 
 DETAIL_MAX_CHARS = 300
 CLIENT_CACHE_MAX = 32
@@ -94,3 +94,34 @@ def untransformed_body(key: str, conversation: object, tools: object) -> dict[st
     if tools:
         body["tools"] = tools
     return body
+
+
+_E = TypeVar("_E")
+_E_co = TypeVar("_E_co", covariant=True)
+
+
+class _Closable(Protocol[_E_co]):
+    def __iter__(self) -> Iterator[_E_co]: ...
+
+    def close(self) -> None: ...
+
+
+def pump(
+    stream: _Closable[_E],
+    apply: Callable[[_E], str],
+    on_error: Callable[[Exception], ProviderError],
+) -> Iterator[TextDelta]:
+    """Feed each SDK stream event to ``apply`` and yield the text it returns, as it comes.
+
+    Any failure while reading becomes ``on_error``'s ProviderError; the stream (and its
+    HTTP response) is closed however the loop ends, an abort included.
+    """
+    try:
+        for event in stream:
+            text = apply(event)
+            if text:
+                yield TextDelta(text)
+    except Exception as exc:
+        raise on_error(exc) from exc
+    finally:
+        stream.close()

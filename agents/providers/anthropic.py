@@ -24,7 +24,6 @@ from agents.providers import (
     ProviderError,
     StreamDone,
     StreamEvent,
-    TextDelta,
     ToolCall,
     ToolSpec,
     Usage,
@@ -32,6 +31,7 @@ from agents.providers import (
 from agents.providers._common import (
     SUMMARIES,
     ClientCache,
+    pump,
     retry_after_s,
     scrub_detail,
     untransformed_body,
@@ -230,15 +230,7 @@ class AnthropicProvider:
         except Exception as exc:
             raise self._error(exc, streaming=False) from exc
         acc = _Accumulator()
-        try:
-            for event in events:
-                text = acc.apply(event)
-                if text:
-                    yield TextDelta(text)
-        except Exception as exc:
-            raise self._error(exc, streaming=True) from exc
-        finally:
-            events.close()
+        yield from pump(events, acc.apply, lambda exc: self._error(exc, streaming=True))
         if acc.stop_reason == "refusal":
             raise ProviderError(
                 f"{self.name}: the model refused to answer (stop_reason refusal)",

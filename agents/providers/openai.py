@@ -38,6 +38,7 @@ from agents.providers import (
 from agents.providers._common import (
     SUMMARIES,
     ClientCache,
+    pump,
     retry_after_s,
     scrub_detail,
     untransformed_body,
@@ -301,15 +302,7 @@ class OpenAIChatProvider(_OpenAIBase):
         except Exception as exc:
             raise self._error(exc, streaming=False) from exc
         acc = _ChatAccumulator()
-        try:
-            for chunk in chunks:
-                text = acc.apply(chunk)
-                if text:
-                    yield TextDelta(text)
-        except Exception as exc:
-            raise self._error(exc, streaming=True) from exc
-        finally:
-            chunks.close()
+        yield from pump(chunks, acc.apply, lambda exc: self._error(exc, streaming=True))
         if acc.finish_reason == "content_filter" or acc.refusal:
             raise self._refusal(self._detail(acc.refusal or "finish_reason content_filter"))
         if acc.finish_reason is None:
