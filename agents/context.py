@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -106,17 +107,28 @@ def _after_reset(session: Session) -> Q:
     return Q(created_at__gt=session.last_reset_at)
 
 
-Row = tuple[int, str, Any, dict[str, Any] | None, uuid.UUID | None]
+# (seq, the message as the model sees it, its run's public id)
+Row = tuple[int, ChatMessage, uuid.UUID | None]
 _ROW_FIELDS = ("seq", "role", "content", "details", "run_public_id")
-# Transcript rows per session, kept in-process: messages are append-only, so each model
-# call fetches only the rows added since the last one (re-reading and decoding the whole
-# history was nearly half of a turn's CPU). Keyed by the session's reset generation.
+# Transcript rows per session, kept in-process and already converted: messages are
+# append-only, so each model call fetches only the rows added since the last one
+# (re-reading and decoding the whole history was nearly half of a turn's CPU). Keyed by
+# the session's reset generation; reloaded in full every ROW_CACHE_TTL_S, so a message
+# deleted by hand stops being sent within that time.
 ROW_CACHE_SESSIONS = 64
-_rows_cache: OrderedDict[tuple[Any, ...], list[Row]] = OrderedDict()
+ROW_CACHE_TTL_S = 300.0
+_rows_cache: OrderedDict[tuple[Any, ...], tuple[float, list[Row]]] = OrderedDict()
 _rows_lock = threading.Lock()
 # Group info of runs that ended (immutable from then on): public id → trigger seq.
 _ended_runs: dict[uuid.UUID, int | None] = {}
 ENDED_RUNS_MAX = 20_000
+
+
+def _rows(values: Iterable[tuple[Any, ...]]) -> list[Row]:
+    return [
+        (seq, _to_chat(role, content, details or {}), run_public_id)
+        for seq, role, content, details, run_public_id in values
+    ]
 
 
 def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
@@ -124,16 +136,18 @@ def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
     rows = Message.objects.filter(session=session, role__in=_ROLES).filter(_after_reset(session))
     if first_kept is not None:
         rows = rows.filter(seq__gte=first_kept)
+    now = time.monotonic()
     with _rows_lock:
-        cached = list(_rows_cache.get(key) or [])
-    if cached:
-        cached.extend(rows.filter(seq__gt=cached[-1][0]).order_by("seq").values_list(*_ROW_FIELDS))
-        fetched = cached[-MAX_HISTORY_MESSAGES:]
+        loaded_at, cached = _rows_cache.get(key) or (now, [])
+    if cached and now - loaded_at < ROW_CACHE_TTL_S:
+        newer = rows.filter(seq__gt=cached[-1][0]).order_by("seq").values_list(*_ROW_FIELDS)
+        fetched = [*cached, *_rows(newer)][-MAX_HISTORY_MESSAGES:]
     else:
-        fetched = list(rows.order_by("-seq").values_list(*_ROW_FIELDS)[:MAX_HISTORY_MESSAGES])
-        fetched.reverse()
+        loaded_at = now
+        latest = rows.order_by("-seq").values_list(*_ROW_FIELDS)[:MAX_HISTORY_MESSAGES]
+        fetched = _rows(reversed(list(latest)))
     with _rows_lock:
-        _rows_cache[key] = fetched
+        _rows_cache[key] = (loaded_at, fetched)
         _rows_cache.move_to_end(key)
         while len(_rows_cache) > ROW_CACHE_SESSIONS:
             _rows_cache.popitem(last=False)
@@ -153,9 +167,9 @@ def history_for(*, session: Session, run: Run | None) -> History:
         _latest_compaction(session) if session.compaction_count else (None, None, None)
     )
     fetched = _history_rows(session, first_kept)
-    groups = _run_groups({r[4] for r in fetched if r[4] is not None}, run)
-    kept: list[tuple[tuple[int, int], str, Any, dict[str, Any]]] = []
-    for seq, role, content, details, run_public_id in fetched:
+    groups = _run_groups({r[2] for r in fetched if r[2] is not None}, run)
+    kept: list[tuple[tuple[int, int], ChatMessage]] = []
+    for seq, message, run_public_id in fetched:
         if run_public_id is not None and run_public_id in groups:
             include, group_seq = groups[run_public_id]
             if not include:
@@ -163,10 +177,10 @@ def history_for(*, session: Session, run: Run | None) -> History:
             key = (group_seq if group_seq is not None else seq, seq)
         else:
             key = (seq, seq)
-        kept.append((key, role, content, details or {}))
+        kept.append((key, message))
     kept.sort(key=lambda item: item[0])
-    chat = [_to_chat(role, content, details) for _, role, content, details in kept]
-    seq_of = {id(message): key[1] for message, (key, *_) in zip(chat, kept, strict=True)}
+    chat = [message for _, message in kept]
+    seq_of = {id(message): key[1] for key, message in kept}
     return History(summary, repair(chat), compaction_seq, seq_of)
 
 

@@ -25,7 +25,8 @@ from agents.providers import (
     Usage,
     provider_client,
 )
-from agents.providers.anthropic import AnthropicProvider, retry_after_s
+from agents.providers._common import retry_after_s
+from agents.providers.anthropic import AnthropicProvider
 from tests.fakes.anthropic_server import CONTEXT_LENGTH_MESSAGE, FakeAnthropicServer
 from tests.fakes.llm_server import (
     ContextLength,
