@@ -61,7 +61,10 @@ def _summarize(
     request_messages: list[ChatMessage],
     check: Callable[[], None] | None,
 ) -> str:
-    attempts = failover.plan_attempts(chain, max_attempts=int(settings.AGENT_MAX_ATTEMPTS))
+    try:
+        attempts = failover.plan_attempts(chain, max_attempts=int(settings.AGENT_MAX_ATTEMPTS))
+    except failover.NoKeyForModelError as exc:
+        raise CompactionError(exc.message) from None
     last: ProviderError | None = None
     for attempt in attempts:
         client = provider_client(attempt.profile, timeout_s=float(settings.AGENT_MODEL_TIMEOUT_S))
@@ -110,6 +113,7 @@ def session_compact(
     tools: Sequence[ToolSpec] = (),
     check: Callable[[], None] | None = None,
     keep_recent_tokens: int | None = None,
+    run: Run | None = None,
 ) -> CompactionOutcome:
     """Summarize the session's oldest turns if over budget (or ``force``); record it.
 
@@ -118,7 +122,8 @@ def session_compact(
     Raises ``CompactionError`` when the summary cannot be written; the transcript is
     then left as it was.
     """
-    history = history_for(session=session, run=None)
+    # The running turn's own messages count too (its trigger, merged messages, tool output).
+    history = history_for(session=session, run=run)
     agent = Agent.objects.filter(slug=session.agent_slug).first()
     try:
         chain = (

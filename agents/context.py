@@ -120,7 +120,7 @@ ROW_CACHE_TTL_S = 300.0
 _rows_cache: OrderedDict[tuple[Any, ...], tuple[float, list[Row]]] = OrderedDict()
 _rows_lock = threading.Lock()
 # Group info of runs that ended (immutable from then on): public id → trigger seq.
-_ended_runs: dict[uuid.UUID, int | None] = {}
+_ended_runs: dict[uuid.UUID, tuple[int | None]] = {}
 ENDED_RUNS_MAX = 20_000
 
 
@@ -196,8 +196,8 @@ def _run_groups(
     for public_id in public_ids:
         if run is not None and public_id == run.public_id:
             out[public_id] = (True, run.trigger_seq)  # the turn being answered
-        elif public_id in _ended_runs:
-            out[public_id] = (True, _ended_runs[public_id])
+        elif (ended := _ended_runs.get(public_id)) is not None:
+            out[public_id] = (True, ended[0])
         else:
             ids.append(public_id)
     if not ids:
@@ -221,7 +221,7 @@ def _run_groups(
                 include = True
         out[public_id] = (include, group_trigger)
         if status in _ENDED or (status == Run.Status.MERGED and merged_pk is not None):
-            _ended_runs[public_id] = group_trigger
+            _ended_runs[public_id] = (group_trigger,)
     return out
 
 
@@ -249,34 +249,57 @@ def _to_chat(role: str, content: Any, details: dict[str, Any]) -> ChatMessage:
 def repair(messages: list[ChatMessage]) -> list[ChatMessage]:
     """Pair every tool call with its result right after it; drop what cannot be paired.
 
-    Also drops empty assistant entries (an abort before any text) and leading entries
-    that are not user messages (providers want the conversation to start with one).
+    A call's result is looked for only among the tool messages that follow its assistant
+    message, up to the next assistant message (ids can repeat across rounds: some
+    OpenAI-compatible servers send none and get call_0, call_1... every time): by id
+    first, else by position (the loop writes one result per call, in call order). A
+    call without a result gets an explicit error result; messages that arrived in
+    between (a steered user message) follow the results. Empty assistant entries (an
+    abort before any text) and leading non-user entries are dropped.
     """
-    results: dict[str, ToolResult] = {}
-    for message in messages:
-        for result in message.tool_results:
-            results.setdefault(result.tool_call_id, result)
     out: list[ChatMessage] = []
-    for message in messages:
+    index = 0
+    while index < len(messages):
+        message = messages[index]
+        index += 1
         if message.role == "tool":
-            continue  # re-placed after their call below
-        if message.role == "assistant":
-            if not message.text and not message.tool_calls:
-                continue
+            continue  # a result whose call is not in this history
+        if message.role != "assistant":
             out.append(message)
-            if message.tool_calls:
-                out.append(
-                    ChatMessage(
-                        role="tool",
-                        tool_results=tuple(
-                            results.get(call.id)
-                            or ToolResult(call.id, call.name, INTERRUPTED_RESULT, is_error=True)
-                            for call in message.tool_calls
-                        ),
-                    )
-                )
+            continue
+        if not message.text and not message.tool_calls:
             continue
         out.append(message)
+        if not message.tool_calls:
+            continue
+        results: list[ToolResult] = []
+        between: list[ChatMessage] = []
+        while index < len(messages) and messages[index].role != "assistant":
+            if messages[index].role == "tool":
+                results.extend(messages[index].tool_results)
+            else:
+                between.append(messages[index])
+            index += 1
+        out.append(ChatMessage(role="tool", tool_results=_pair(message.tool_calls, results)))
+        out.extend(between)
     while out and out[0].role != "user":
         out.pop(0)
     return out
+
+
+def _pair(calls: tuple[ToolCall, ...], results: list[ToolResult]) -> tuple[ToolResult, ...]:
+    """Each call's result: the first unused one with its id, else the first unused one no
+    call of this message claims by id (a cut or missing id); else an error result."""
+    claimed = {call.id for call in calls}
+    unused = list(results)
+    paired = []
+    for call in calls:
+        match = next((r for r in unused if r.tool_call_id == call.id), None)
+        if match is None:
+            match = next((r for r in unused if r.tool_call_id not in claimed), None)
+        if match is None:
+            paired.append(ToolResult(call.id, call.name, INTERRUPTED_RESULT, is_error=True))
+            continue
+        unused.remove(match)
+        paired.append(ToolResult(call.id, call.name, match.content, match.is_error))
+    return tuple(paired)

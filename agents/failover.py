@@ -57,6 +57,8 @@ def cooldown_seconds(error_count: int) -> int:
 def plan_attempts(model_refs: list[str], *, max_attempts: int) -> list[Attempt]:
     """Order the (model, key) pairs to try; pad with repeats up to ``max_attempts``.
 
+    ``max_attempts`` is raised to the number of models in the chain if it is smaller.
+
     Available keys first in chain order, then keys in cooldown (soonest ready first).
     When there are fewer pairs than ``max_attempts`` the list repeats (the caller waits
     before reusing a key), so a lone key still gets retried after a rate limit.
@@ -80,8 +82,20 @@ def plan_attempts(model_refs: list[str], *, max_attempts: int) -> list[Attempt]:
         key=lambda a: a.cooling_until or now,
     )
     order = ready + cooling
-    plan = list(order[:max_attempts]) if len(order) >= max_attempts else list(order)
-    while len(plan) < max_attempts:
+    # Every model of the chain gets at least one attempt: a provider that is overloaded
+    # stays overloaded whichever of its keys is used, so its spare keys must not use up
+    # the attempts before the fallbacks had a turn.
+    budget = max(max_attempts, len({a.model_ref for a in order}))
+    plan: list[Attempt] = []
+    for index, attempt in enumerate(order):
+        tried = {a.model_ref for a in plan}
+        untried_later = {a.model_ref for a in order[index + 1 :]} - tried - {attempt.model_ref}
+        if attempt.model_ref in tried and len(plan) + len(untried_later) >= budget:
+            continue
+        plan.append(attempt)
+        if len(plan) >= budget:
+            break
+    while len(plan) < budget:
         plan.append(order[len(plan) % len(order)])
     return plan
 

@@ -177,8 +177,10 @@ def _run_claim(*, run_pk: int, owner: str) -> _Claimed | None:
         .order_by("pk")
         .values_list("pk", "run_id", "status", "lease_expires_at")
     )
-    if any(s == Run.Status.RUNNING and e is not None and e > now for _, _, s, e in active):
-        return None  # the running turn kicks the next one when it ends
+    if any(status == Run.Status.RUNNING for _, _, status, _ in active):
+        # The running turn kicks the next one when it ends; if its worker died, the
+        # sweeper hands it back to the queue once its lease ran out.
+        return None
     queued = [(pk, rid) for pk, rid, status, _ in active if status == Run.Status.QUEUED]
     mode = queue_mode(run.session)
     target_pk = queued[-1][0] if mode == "interrupt" else queued[0][0]
@@ -187,7 +189,8 @@ def _run_claim(*, run_pk: int, owner: str) -> _Claimed | None:
         return None
     merged = (
         [(pk, rid) for pk, rid in queued if pk != run.pk]
-        if mode in ("collect", "interrupt")
+        # An aborted turn takes no new messages: they stay queued for the next turn.
+        if mode in ("collect", "interrupt") and not run.cancel_requested
         else []
     )
     resumed = run.started_at is not None
@@ -204,6 +207,14 @@ def _run_claim(*, run_pk: int, owner: str) -> _Claimed | None:
     if merged:
         Run.objects.filter(pk__in=[pk for pk, _ in merged], status=Run.Status.QUEUED).update(
             status=Run.Status.MERGED, merged_into=run, updated_at=now
+        )
+    if resumed:
+        # Runs merged into this one by an earlier claim end with it too.
+        merged.extend(
+            Run.objects.filter(merged_into=run, status=Run.Status.MERGED)
+            .exclude(pk__in=[pk for pk, _ in merged])
+            .order_by("pk")
+            .values_list("pk", "run_id")
         )
     run.started_at = started_at
     run.status = Run.Status.RUNNING
@@ -319,8 +330,8 @@ class _Turn:
         self.pending = ""
 
     def flush_delta(self) -> None:
-        if not self.pending or self.text.strip() == SILENT_REPLY:
-            return
+        if not self.pending or SILENT_REPLY.startswith(self.text.strip()):
+            return  # nothing new, or it may still turn out to be the silent NO_REPLY
         fields: dict[str, Any] = {"deltaText": self.pending, "message": self._message(self.text)}
         if self.replace_next:
             fields["replace"] = True
@@ -344,12 +355,30 @@ class _Turn:
             raise _StopRunError("lost")
         if row[0]:
             raise _StopRunError("cancel")
-        if now - self.last_renew_at >= LEASE_RENEW_EVERY_S:
+        if now - self.last_renew_at >= min(LEASE_RENEW_EVERY_S, _lease_seconds() / 3):
             if not lease_renew(
                 model=Run, pk=self.run.pk, owner=self.owner, seconds=_lease_seconds()
             ):
                 raise _StopRunError("lost")
             self.last_renew_at = now
+
+    def hold(self) -> None:
+        """Renew the lease inside the current transaction, or stop: the run is not ours.
+
+        Called first in every transaction that records a step's result, so a worker the
+        sweeper gave up on can never write over the steps of the worker that took over.
+        """
+        if not lease_renew(model=Run, pk=self.run.pk, owner=self.owner, seconds=_lease_seconds()):
+            raise _StopRunError("lost")
+        self.last_renew_at = self.clock()
+
+    def lock_session(self) -> None:
+        """Serialize this run's ending with claims in its session (PostgreSQL; SQLite
+        serializes write transactions anyway), so the next run is always kicked."""
+        if connection.features.has_select_for_update:
+            Session.objects.select_for_update().filter(pk=self.c.session.pk).values_list(
+                "pk"
+            ).first()
 
     def is_cancelled(self) -> bool:
         try:
@@ -372,12 +401,6 @@ class _Turn:
             steps = list(RunStep.objects.filter(run=self.run).order_by("step_no"))
             self.next_no = (steps[-1].step_no if steps else 0) + 1
             pending = self._pending_tool_calls(steps)
-            if pending is not None:
-                for call in pending:
-                    self.check(force=True)
-                    self._tool_step(call, self._next_step_no())
-                self._steer()
-                continue
             if self.next_no > self.run.max_steps:
                 self._fail_step(
                     "the run stopped after "
@@ -388,6 +411,12 @@ class _Turn:
                     f"the run stopped after {self.run.max_steps} steps without a final answer",
                     reason="unknown",
                 )
+            if pending is not None:
+                for call in pending:
+                    self.check(force=True)
+                    self._tool_step(call, self._next_step_no())
+                self._steer()
+                continue
             result = self._model_step(self._next_step_no())
             if result is not None:
                 self.finish_succeeded(result)
@@ -429,22 +458,19 @@ class _Turn:
         ]
         if not calls:
             return None
-        done_ids = {
-            s.tool_call_id
-            for s in steps
-            if s.kind == RunStep.Kind.TOOL_CALL and s.step_no > last.step_no
-        }
-        todo = [call for call in calls if call.id not in done_ids]
-        if not todo:
-            # Every call of the last model step has a result: time for the next model call,
-            # unless that model call was already made (a later model step exists).
-            return None
-        return todo
+        # Tool steps are written in the order of the calls, so the calls still to run are
+        # those after the ones that have a step (ids may repeat, be missing or be cut).
+        started = sum(
+            1 for s in steps if s.kind == RunStep.Kind.TOOL_CALL and s.step_no > last.step_no
+        )
+        todo = calls[started:]
+        return todo or None
 
     def _settle_interrupted_tool(self, step: RunStep) -> None:
         from agents.context import INTERRUPTED_RESULT
 
         with transaction.atomic():
+            self.hold()
             if not RunStep.objects.filter(pk=step.pk, status=RunStep.Status.RUNNING).update(
                 status=RunStep.Status.FAILED,
                 error="interrupted (worker restart); not run again",
@@ -528,6 +554,7 @@ class _Turn:
         _PROMPT_FILES.pop(str(ctx.workspace), None)  # the tool may have edited them
         content = redact(output.content)
         with transaction.atomic():
+            self.hold()
             RunStep.objects.filter(run=self.run, step_no=step_no).update(
                 status=RunStep.Status.FAILED if output.is_error else RunStep.Status.DONE,
                 output={
@@ -550,7 +577,8 @@ class _Turn:
                 "toolCallId": call.id,
                 "meta": output.meta,
                 "isError": output.is_error,
-                "result": content[:4000],
+                # Like OpenClaw, the result itself is not in the event (only at verbose
+                # "full", which sessions here do not have): it is in the transcript.
             },
         )
 
@@ -729,6 +757,7 @@ class _Turn:
             content.append({"type": "text", "text": result.text})
         content.extend(tool_call_block(call) for call in calls)
         with transaction.atomic():
+            self.hold()
             RunStep.objects.filter(run=self.run, step_no=step_no).update(
                 status=RunStep.Status.DONE,
                 output={
@@ -782,6 +811,7 @@ class _Turn:
                 tools=request.tools,
                 check=self.check,
                 keep_recent_tokens=0 if force else None,
+                run=self.run,
             )
         except CompactionError as exc:
             logger.warning("run %s: compaction failed: %s", self.run.run_id, exc.message)
@@ -822,6 +852,7 @@ class _Turn:
         silent = text.strip() == SILENT_REPLY
         step_no = self.model_step_no
         with transaction.atomic():
+            self.lock_session()
             if not self._end(Run.Status.SUCCEEDED, usage=usage, model=result.model_ref):
                 return
             if step_no is not None:
@@ -882,6 +913,7 @@ class _Turn:
 
     def finish_aborted(self) -> None:
         with transaction.atomic():
+            self.lock_session()
             if not self._end(Run.Status.ABORTED):
                 return
             RunStep.objects.filter(
@@ -928,6 +960,7 @@ class _Turn:
     def finish_failed(self, *, kind: str, message: str) -> None:
         message = redact(message)
         with transaction.atomic():
+            self.lock_session()
             if not self._end(Run.Status.FAILED, error_kind=kind, error_message=message[:4000]):
                 return
             RunStep.objects.filter(

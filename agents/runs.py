@@ -32,6 +32,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -193,6 +194,7 @@ def run_start(
         origin=origin,
         reply_to=dict(reply_to or {}),
         model=model,
+        max_steps=int(settings.AGENT_MAX_STEPS),
     )
     try:
         # The user message first (its seq becomes the run's trigger_seq), then the run,

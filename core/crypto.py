@@ -41,6 +41,11 @@ def _load_keys() -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def fernet_keys() -> list[str]:
+    """The configured Fernet keys (for core.redact, which keeps them out of tool output)."""
+    return _load_keys()
+
+
 @cache
 def fernet() -> MultiFernet:
     """Return the MultiFernet for the configured keys (cached per process)."""

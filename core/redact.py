@@ -1,8 +1,10 @@
 """Keep secrets out of prompts, tool results and logs.
 
 ``redact(text)`` replaces every known secret value (provider API keys from the
-environment and the admin, channel credentials, the Django secret key) with
-``[redacted]``. The set is cached briefly so the hot path stays one regex substitution.
+environment and the admin, channel credentials, the Django secret key, the Fernet keys,
+the gateway token and password) with ``[redacted]``. It matches exact values only: an
+encoded copy (base64, reversed) gets through, which is why unsandboxed ``exec`` is
+documented as running with the gateway user's rights. The set is cached briefly so the hot path stays one regex substitution.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from django.conf import settings
 
@@ -33,24 +36,35 @@ def _values(obj: object) -> Iterable[str]:
             yield from _values(value)
 
 
+def _read(path: object) -> str:
+    try:
+        return Path(str(path)).read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return ""
+
+
 def known_secrets() -> set[str]:
     """Every secret value this gateway holds in plaintext form."""
     from agents.models import ModelProvider
     from channels_app.models import ChannelAccount
+    from core.crypto import fernet_keys
     from core.fields import Undecryptable
 
     secrets = {
         settings.SECRET_KEY,
         settings.ANTHROPIC_API_KEY,
         settings.OPENAI_API_KEY,
-        getattr(settings, "GATEWAY_PASSWORD", ""),
+        settings.GATEWAY_PASSWORD,
+        settings.GATEWAY_TOKEN,
+        _read(settings.GATEWAY_TOKEN_FILE),
+        *fernet_keys(),
     }
     for key in ModelProvider.objects.exclude(api_key="").values_list("api_key", flat=True):
         if not isinstance(key, Undecryptable):
             secrets.add(key)
     for credentials in ChannelAccount.objects.values_list("credentials", flat=True):
         secrets.update(v for v in _values(credentials) if not isinstance(v, Undecryptable))
-    return {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+    return {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
 
 
 def _pattern() -> re.Pattern[str] | None:

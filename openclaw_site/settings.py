@@ -164,6 +164,12 @@ AGENT_MODEL_TIMEOUT_S = env_int("OPENCLAW_MODEL_TIMEOUT_S", 120, minimum=1)
 # Soft limit of a whole run (checked between steps and while streaming); the Celery hard
 # limit (agents.tasks) backs it up on the prefork pool.
 AGENT_RUN_TIMEOUT_S = env_int("OPENCLAW_RUN_TIMEOUT_S", 600, minimum=5)
+if AGENT_MODEL_TIMEOUT_S >= WORK_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"OPENCLAW_MODEL_TIMEOUT_S ({AGENT_MODEL_TIMEOUT_S}) must be shorter than "
+        f"OPENCLAW_WORK_LEASE_SECONDS ({WORK_LEASE_SECONDS}): a model call silent for longer "
+        "than the lease would let the sweeper hand its run to another worker"
+    )
 AGENT_MAX_STEPS = env_int("OPENCLAW_AGENT_MAX_STEPS", 25, minimum=1, maximum=200)
 AGENT_MAX_OUTPUT_TOKENS = env_int("OPENCLAW_MAX_OUTPUT_TOKENS", 4096, minimum=16)
 # Failover: attempts per model call and the base wait before retrying the same key.
@@ -272,6 +278,13 @@ else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "gateway.sqlite3")}
 
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < (3, 35):
+        raise ImproperlyConfigured(
+            f"SQLite {sqlite3.sqlite_version} is too old: the gateway needs 3.35 or newer "
+            "(UPDATE ... RETURNING); upgrade the OS's libsqlite3 or use DATABASE_URL"
+        )
     _db.setdefault("OPTIONS", {}).update(_sqlite_options())
     _db["CONN_MAX_AGE"] = None  # one connection per thread, kept: opening costs more than it saves
     # Tests use a file too (not Django's shared-cache in-memory database, whose table

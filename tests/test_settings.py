@@ -77,6 +77,11 @@ BAD_CONFIGS: dict[str, dict[str, str]] = {
     },
     "log_format_xml": {"LOG_FORMAT": "xml"},
     "short_secret_key": {"DJANGO_SECRET_KEY": "too-short"},
+    "model_timeout_over_lease": {
+        "OPENCLAW_MODEL_TIMEOUT_S": "400",
+        "OPENCLAW_WORK_LEASE_SECONDS": "300",
+    },
+    "queue_mode_typo": {"OPENCLAW_QUEUE_MODE": "colect"},
 }
 
 
@@ -122,6 +127,8 @@ def bad_config_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, O
         ("team_no_database", ("team mode", "DATABASE_URL")),
         ("log_format_xml", ("LOG_FORMAT", "'xml'", "plain, json")),
         ("short_secret_key", ("DJANGO_SECRET_KEY is shorter than 32 characters",)),
+        ("model_timeout_over_lease", ("OPENCLAW_MODEL_TIMEOUT_S (400) must be shorter",)),
+        ("queue_mode_typo", ("OPENCLAW_QUEUE_MODE", "'colect'")),
     ],
 )
 def test_bad_configuration_stops_start_up_with_one_line(

@@ -759,3 +759,92 @@ def test_queue_mode_is_patched_per_session_and_validated(agent: Agent, enqueued:
         call("sessions.patch", {"key": "main", "queueMode": "sideways"})
     call("sessions.patch", {"key": "main", "queueMode": None})
     assert Session.objects.get(key="agent:main:main").queue_mode == ""
+
+
+# --- found in review: ids, resumes, limits ----------------------------------------------
+def test_repeated_and_overlong_tool_call_ids_run_each_call_once(
+    agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
+) -> None:
+    long_id = "call_" + "x" * 300  # longer than RunStep.tool_call_id
+    first = FakeToolCall(
+        name="exec", arguments={"command": "echo FIRST >> log.txt; echo FIRST"}, id="call_0"
+    )
+    second = FakeToolCall(
+        name="exec", arguments={"command": "echo SECOND >> log.txt; echo SECOND"}, id="call_0"
+    )
+    third = FakeToolCall(
+        name="exec", arguments={"command": "echo THIRD >> log.txt; echo THIRD"}, id=long_id
+    )
+    use_openai.script(ToolCalls((first,)), ToolCalls((second,)), ToolCalls((third,)), Text("done"))
+    run = advance(start())
+
+    assert run.status == Run.Status.SUCCEEDED, run.error_message
+    ws = agent_workspace_path(agent)
+    assert (ws / "log.txt").read_text() == "FIRST\nSECOND\nTHIRD\n"
+    last = use_openai.requests[-1].body["messages"]
+    results = [m["content"] for m in last if m["role"] == "tool"]
+    assert [r.split("\n")[0] for r in results] == ["FIRST", "SECOND", "THIRD"]
+    tool_ids = [m["tool_call_id"] for m in last if m["role"] == "tool"]
+    assert tool_ids == ["call_0", "call_0", long_id]
+
+
+def test_runs_merged_before_a_restart_end_with_the_resumed_turn(
+    agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
+) -> None:
+    r1 = start("first", "r1")
+    start("second", "r2")
+    owner = "dead-worker"
+    assert run_loop._run_claim(run_pk=r1.pk, owner=owner) is not None  # merges r2
+    assert Run.objects.get(run_id="r2").status == Run.Status.MERGED
+    # The worker died; the sweeper hands r1 back.
+    Run.objects.filter(pk=r1.pk).update(
+        status=Run.Status.QUEUED, lease_owner="", lease_expires_at=None
+    )
+    use_openai.script(Text("one answer"))
+    advance(r1)
+
+    r2 = Run.objects.get(run_id="r2")
+    assert r2.finished_at is not None
+    assert [c["state"] for c in chats(published, "r2")] == ["final"]
+    assert runs.run_status(run_id="r2").reply_text == "one answer"  # type: ignore[union-attr]
+
+
+def test_an_aborted_turn_does_not_swallow_messages_queued_meanwhile(
+    agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
+) -> None:
+    r1 = start("first", "r1")
+    start("second", "r2")
+    Run.objects.filter(pk=r1.pk).update(cancel_requested=True)
+    advance(r1)
+
+    assert Run.objects.get(run_id="r1").status == Run.Status.ABORTED
+    assert Run.objects.get(run_id="r2").status == Run.Status.QUEUED
+    use_openai.script(Text("second answered"))
+    assert advance(Run.objects.get(run_id="r2")).status == Run.Status.SUCCEEDED
+
+
+def test_the_step_limit_comes_from_the_setting(
+    agent: Agent, use_openai: FakeOpenAIServer, settings: Any, enqueued: list[int]
+) -> None:
+    settings.AGENT_MAX_STEPS = 3
+    use_openai.set_default(ToolCalls((FakeToolCall(name="ls", arguments={}),)))
+    run = start()
+    assert run.max_steps == 3
+    run = advance(run)
+    assert run.status == Run.Status.FAILED
+    assert RunStep.objects.filter(run=run, kind="tool_call").count() == 1
+
+
+def test_every_fallback_model_gets_an_attempt_whatever_the_primarys_keys(
+    agent: Agent, use_openai: FakeOpenAIServer, settings: Any
+) -> None:
+    settings.ANTHROPIC_API_KEY = "sk-ant-test-0123456789"
+    for n in range(3):
+        ModelProvider.objects.create(
+            provider="openai", api="openai-chat", api_key=f"sk-more-{n}-123456789", priority=n
+        )
+    plan = failover.plan_attempts(
+        ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"], max_attempts=3
+    )
+    assert [a.model_ref for a in plan].count("anthropic/claude-haiku-4-5") == 1
+    assert len(plan) == 3

@@ -203,7 +203,9 @@ def listener() -> Iterator[socket.socket]:
 
 def _connect_command(port: int) -> str:
     code = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('CONNECTED')"  # fmt: skip
-    return f'{sys.executable} -c "{code}"'
+    # The interpreter itself, not the venv's link to it: the venv may live under /tmp,
+    # which the sandbox replaces with a private tmpfs.
+    return f'{os.path.realpath(sys.executable)} -c "{code}"'
 
 
 def test_sandbox_denies_the_network(ws: Path, mechanism: str, listener: socket.socket) -> None:

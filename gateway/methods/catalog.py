@@ -105,7 +105,7 @@ def config_get(ctx: CallContext, params: Params) -> dict[str, Any]:
 
 
 class ConfigPatchParams(Params):
-    raw: str = Field(min_length=1, max_length=200_000)
+    raw: str = Field(min_length=1, max_length=65_536)
     baseHash: str | None = None  # noqa: N815
     sessionKey: str | None = None  # noqa: N815
     note: str | None = None
@@ -129,6 +129,8 @@ def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
         patch = json5.loads(params.raw)
     except ValueError as exc:
         raise MethodError(f"raw is not valid JSON5: {exc}") from None
+    except RecursionError:
+        raise MethodError("raw is nested too deeply; send a shallow merge patch") from None
     try:
         apply_patch(patch)
     except ConfigError as exc:
