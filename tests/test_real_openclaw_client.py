@@ -247,3 +247,42 @@ def test_the_control_ui_in_chromium_logs_in_and_chats(tmp_path: Path) -> None:
     assert outcome["ok"], outcome
     # The optimistic message and the echoed one carry the same idempotencyKey: shown once.
     assert outcome["userMessagesShown"] == 1
+
+
+def test_a_real_model_turn_with_a_tool_call_through_the_cli(tmp_path: Path) -> None:
+    """The real CLI against a gateway answering with the real OpenAI SDK (fake server)."""
+    if not OPENCLAW.exists() or not (NODE_BIN / "node").exists():
+        pytest.skip(f"OpenClaw's CLI is not installed in {CLIENT_DIR}")
+    from tests.fakes.llm_server import FakeToolCall, Text, ToolCalls
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer() as fake:
+        env = child_env(
+            tmp_path / "data",
+            OPENCLAW_GATEWAY_TOKEN=TOKEN,
+            OPENCLAW_MODEL="openai/gpt-4o-mini",
+            OPENAI_API_KEY="sk-real-client-0123456789",
+            OPENAI_BASE_URL=fake.base_url,
+        )
+        gw = GatewayProcess(env).start()
+        try:
+            call = FakeToolCall(name="write", arguments={"path": "cli.md", "content": "x"}, id="w1")
+            fake.script(ToolCalls((call,), text="Writing."), Text("Wrote cli.md for you."))
+            result = _openclaw(
+                tmp_path, "agent", "--agent", "main", "--message", "write cli.md", "--json",
+                gateway=gw,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            assert "Wrote cli.md for you." in result.stdout
+            history = _openclaw(
+                tmp_path,
+                "gateway", "call", "chat.history", *_url(gw), "--json",
+                "--params", '{"sessionKey":"agent:main:main"}',
+                gateway=gw,
+            )  # fmt: skip
+            assert history.returncode == 0, history.stderr
+            roles = [m["role"] for m in json.loads(history.stdout)["messages"]]
+            assert roles == ["user", "assistant", "toolResult", "assistant"]
+        finally:
+            gw.stop()
+    assert (tmp_path / "data" / "workspaces" / "main" / "cli.md").read_text() == "x"
