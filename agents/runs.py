@@ -178,9 +178,8 @@ def run_start(
         raise RunError("idempotencyKey is required: send a fresh unique id (e.g. a UUID)")
     if len(run_id) > RUN_ID_MAX_LENGTH:
         raise RunError(f"idempotencyKey is longer than {RUN_ID_MAX_LENGTH} characters")
-    existing = Run.objects.select_related("session", "agent").filter(run_id=run_id).first()
-    if existing is not None:
-        return RunStart(existing, created=False)
+    # A retry of a known key is found by the run's unique run_id below (IntegrityError),
+    # so the common case (a new key) costs no lookup.
     agent, key = _resolve_target(session_key=session_key, agent_slug=agent_slug)
     session, _ = session_get_or_create(key=key, agent_slug=agent.slug)
     try:
@@ -211,7 +210,7 @@ def run_start(
             run.trigger_seq = user_message.seq
             run.save()
     except IntegrityError:
-        # The same key sent twice at once: the other request created the run.
+        # A retry of a key already accepted (or the same key twice at once): its run.
         existing = Run.objects.select_related("session", "agent").filter(run_id=run_id).first()
         if existing is None:
             raise

@@ -107,6 +107,9 @@ def session_get_or_create(
     commit when it creates one. Concurrent first uses are safe (unique key).
     """
     agent = agent_slug or keys.parse_agent_id(key) or keys.DEFAULT_AGENT_ID
+    existing = Session.objects.filter(key=key).first()  # the common case: one query
+    if existing is not None:
+        return existing, False
     session, created = Session.objects.get_or_create(
         key=key,
         defaults={
