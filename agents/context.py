@@ -154,6 +154,13 @@ def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
     return fetched
 
 
+def remember_ended_run(public_id: uuid.UUID, trigger_seq: int | None) -> None:
+    """Record a run that just ended (its grouping never changes again)."""
+    if len(_ended_runs) > ENDED_RUNS_MAX:
+        _ended_runs.clear()
+    _ended_runs[public_id] = (trigger_seq,)
+
+
 def forget_history() -> None:
     with _rows_lock:
         _rows_cache.clear()

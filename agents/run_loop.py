@@ -165,8 +165,12 @@ def _run_claim(*, run_pk: int, owner: str) -> _Claimed | None:
     """Claim a queued run (CAS + lease), applying the session's queue mode; or None."""
     from agents.tasks import run_advance_task
 
-    run = Run.objects.select_related("session", "agent").filter(pk=run_pk).first()
-    if run is None or run.status != Run.Status.QUEUED:
+    # .get(), not .first(): no ORDER BY on the run's default ordering for a pk lookup.
+    try:
+        run = Run.objects.select_related("session", "agent").get(pk=run_pk)
+    except Run.DoesNotExist:
+        return None
+    if run.status != Run.Status.QUEUED:
         return None
     now = timezone.now()
     if connection.features.has_select_for_update:
@@ -908,6 +912,7 @@ class _Turn:
                     self._chat("final", run_id=rid, stopReason=result.done.stop_reason)
 
             transaction.on_commit(announce)
+            transaction.on_commit(self._remember_ended)
             self._after_end(phase="end")
         logger.info("run %s succeeded", self.run.run_id, extra={"run_id": self.run.run_id})
 
@@ -988,6 +993,12 @@ class _Turn:
             message,
             extra={"run_id": self.run.run_id},
         )
+
+    def _remember_ended(self) -> None:
+        """This turn's grouping is final now: the next turn's prompt need not query it."""
+        from agents.context import remember_ended_run
+
+        remember_ended_run(self.run.public_id, self.run.trigger_seq)
 
     def _after_end(self, *, phase: str) -> None:
         session_changed_announce(

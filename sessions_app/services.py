@@ -107,9 +107,10 @@ def session_get_or_create(
     commit when it creates one. Concurrent first uses are safe (unique key).
     """
     agent = agent_slug or keys.parse_agent_id(key) or keys.DEFAULT_AGENT_ID
-    existing = Session.objects.filter(key=key).first()  # the common case: one query
-    if existing is not None:
-        return existing, False
+    try:  # the common case, one query (.get: a unique key needs no ORDER BY)
+        return Session.objects.get(key=key), False
+    except Session.DoesNotExist:
+        pass
     session, created = Session.objects.get_or_create(
         key=key,
         defaults={
