@@ -19,6 +19,23 @@ def _fast_test_settings(settings: Any) -> None:
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_runtime_caches() -> None:
+    """Forget the agent runtime's in-process caches: test databases are flushed without
+    the signals that clear them in production."""
+    from agents import agent_cache, context, failover, model_config, run_loop
+    from core import redact
+
+    agent_cache.forget_agents()
+    context.forget_history()
+    model_config.forget_profiles()
+    failover.forget_cooldowns()
+    failover._healthy_at.clear()
+    failover._known_profiles.clear()
+    run_loop._PROMPT_FILES.clear()
+    redact.forget()
+
+
 @pytest.fixture
 def data_dir(settings: Any, tmp_path: Path) -> Path:
     """A fresh data dir for tests that create files in it."""

@@ -10,12 +10,14 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents import work  # noqa: F401  (registers runs with the sweeper)
+        from agents.agent_cache import forget_agents
         from agents.model_config import forget_profiles
-        from agents.models import ModelProvider
+        from agents.models import Agent, ModelProvider
         from core.redact import forget
 
         for signal in (post_save, post_delete):
             signal.connect(forget_profiles, sender=ModelProvider, dispatch_uid="forget_profiles")
+            signal.connect(forget_agents, sender=Agent, dispatch_uid="forget_agents")
             signal.connect(
                 lambda **_: forget(),
                 sender=ModelProvider,

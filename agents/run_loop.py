@@ -44,6 +44,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agents import compaction, failover, prompt, workspace
+from agents.agent_cache import agent_by_pk
 from agents.context import history_for, tool_call_block
 from agents.model_config import NoModelConfiguredError, context_window_for, model_chain
 from agents.models import Agent, Run, RunStep
@@ -160,17 +161,27 @@ class _Claimed:
     resumed: bool
 
 
+def _queued_run(run_pk: int) -> Run | None:
+    """The run with its session and (cached) agent, if it is still queued."""
+    # .get(), not .first(): no ORDER BY on the run's default ordering for a pk lookup.
+    try:
+        run = Run.objects.select_related("session").get(pk=run_pk)
+    except Run.DoesNotExist:
+        return None
+    agent = agent_by_pk(run.agent_id)
+    if agent is None or run.status != Run.Status.QUEUED:
+        return None  # finished or running elsewhere (an agent with runs is PROTECTed)
+    run.agent = agent
+    return run
+
+
 @transaction.atomic
 def _run_claim(*, run_pk: int, owner: str) -> _Claimed | None:
     """Claim a queued run (CAS + lease), applying the session's queue mode; or None."""
     from agents.tasks import run_advance_task
 
-    # .get(), not .first(): no ORDER BY on the run's default ordering for a pk lookup.
-    try:
-        run = Run.objects.select_related("session", "agent").get(pk=run_pk)
-    except Run.DoesNotExist:
-        return None
-    if run.status != Run.Status.QUEUED:
+    run = _queued_run(run_pk)
+    if run is None:
         return None
     now = timezone.now()
     if connection.features.has_select_for_update:

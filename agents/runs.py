@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.agent_cache import default_agent as cached_default_agent
 from agents.model_config import NoModelConfiguredError, model_chain
 from agents.models import Agent, Run
 from agents.run_loop import kick_next, publish_run_event, queue_mode
@@ -109,7 +110,7 @@ def _resolve_target(*, session_key: str | None, agent_slug: str | None) -> tuple
 
     def default_agent() -> Agent | None:
         if not default:
-            default.append(Agent.objects.default_first().first())
+            default.append(cached_default_agent())
         return default[0]
 
     def default_slug() -> str:
