@@ -22,8 +22,7 @@ from agents.models import (
     RunStep,
 )
 from agents.services import agent_save
-from core import redact
-from core.admin import RuntimeWrittenAdmin
+from core.admin import RuntimeWrittenAdmin, mask_secret
 from core.fields import Undecryptable
 
 _STRING_LIST_HELP = "A JSON list of strings, e.g. {example}; [] for none."
@@ -439,11 +438,6 @@ class ModelProviderAdmin(admin.ModelAdmin[ModelProvider]):
     def key_summary(self, obj: ModelProvider) -> str:
         return masked_secret(obj.api_key)
 
-    @override
-    def save_model(self, request: HttpRequest, obj: ModelProvider, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        redact.forget()
-
 
 @admin.register(AuthProfileState)
 class AuthProfileStateAdmin(RuntimeWrittenAdmin[AuthProfileState]):
@@ -471,5 +465,4 @@ def masked_secret(value: object) -> str:
         return "cannot be decrypted: the encryption key changed (enter the key again)"
     if not value:
         return "not set"
-    text = str(value)
-    return "••••" + text[-4:] if len(text) >= 12 else "••••"
+    return mask_secret(str(value))

@@ -21,12 +21,9 @@ from django.utils.text import Truncator
 from typing_extensions import override
 
 from channels_app.models import ChannelAccount, InboundMessage, OutboundMessage
-from core.admin import RuntimeWrittenAdmin
+from core.admin import RuntimeWrittenAdmin, mask_secret
 from core.fields import Undecryptable
 
-MASK = "••••"
-# Below this length even the last 4 characters would give away too much of a secret.
-_MIN_LEN_TO_SHOW_TAIL = 12
 CREDENTIALS_EXAMPLE = '{"bot_token": "123:ABC"}'
 
 
@@ -39,14 +36,8 @@ def credentials_summary(credentials: object) -> SafeString | str:
     return format_html_join(
         mark_safe("<br>"),
         "<code>{}</code>: {}",
-        ((key, _mask(value)) for key, value in sorted(credentials.items())),
+        ((key, mask_secret(value)) for key, value in sorted(credentials.items())),
     )
-
-
-def _mask(value: object) -> str:
-    if isinstance(value, str) and len(value) >= _MIN_LEN_TO_SHOW_TAIL:
-        return MASK + value[-4:]
-    return MASK
 
 
 class SecretTextarea(forms.Textarea):

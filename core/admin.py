@@ -11,6 +11,17 @@ from typing_extensions import override
 
 _M = TypeVar("_M", bound=models.Model)
 
+MASK = "••••"
+# Below this length even the last 4 characters would give away too much of a secret.
+_MIN_LEN_TO_SHOW_TAIL = 12
+
+
+def mask_secret(value: object) -> str:
+    """A secret shown without revealing it: dots, and the last 4 characters of a long one."""
+    if isinstance(value, str) and len(value) >= _MIN_LEN_TO_SHOW_TAIL:
+        return MASK + value[-4:]
+    return MASK
+
 
 class RuntimeWrittenAdmin(admin.ModelAdmin[_M]):
     """Rows the runtime writes: viewable and deletable, never added or edited by hand."""

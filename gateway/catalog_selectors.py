@@ -85,10 +85,6 @@ def _default_slug(agents: list[Agent]) -> str:
     return agents[0].slug if agents else DEFAULT_AGENT_ID
 
 
-def _model_refs(agent: Agent) -> list[str]:
-    return [ref for ref in [agent.model_primary, *agent.model_fallbacks] if ref]
-
-
 def agents_list() -> dict[str, Any]:
     """Return ``agents.list``: every agent, the default first."""
     agents = list(Agent.objects.default_first())

@@ -82,12 +82,6 @@ class ChatHistory:
     session: SessionRow | None = None
 
 
-@dataclass(frozen=True)
-class PromptMessage:
-    role: str
-    text: str
-
-
 def to_ms(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value is not None else None
 
@@ -355,22 +349,6 @@ def chat_history(
         last_seq=rows[-1].seq if rows else (after_seq or 0),
         session=session_row(session, default_model=default_model),
     )
-
-
-def session_prompt_messages(
-    *, session_pk: int, upto_seq: int | None, limit: int = 50
-) -> list[PromptMessage]:
-    """Return the conversation a run answers: up to its trigger message, oldest first."""
-    queryset = Message.objects.filter(
-        session_id=session_pk, role__in=(*_PREVIEW_ROLES, Message.Role.SYSTEM)
-    )
-    if upto_seq is not None:
-        queryset = queryset.filter(_after_reset() | Q(seq=upto_seq), seq__lte=upto_seq)
-    else:
-        queryset = queryset.filter(_after_reset())
-    rows = list(queryset.order_by("-seq").values_list("role", "content")[:limit])
-    rows.reverse()
-    return [PromptMessage(role=role, text=message_text(content)) for role, content in rows]
 
 
 def sessions_preview(

@@ -594,6 +594,13 @@ def _set_mode(mode: str) -> None:
     session_patch(key="agent:main:main", changes={"queue_mode": mode})
 
 
+def _two_queued(mode: str) -> tuple[Run, Run]:
+    """Two messages queued in the main session, the session in queue ``mode``."""
+    start("first", "r1")
+    _set_mode(mode)
+    return Run.objects.get(run_id="r1"), start("second", "r2")
+
+
 def test_collect_merges_queued_messages_into_one_turn(
     agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
 ) -> None:
@@ -616,9 +623,7 @@ def test_collect_merges_queued_messages_into_one_turn(
 def test_followup_answers_each_message_in_its_own_turn(
     agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
 ) -> None:
-    start("first", "r1")
-    _set_mode("followup")
-    r1, r2 = Run.objects.get(run_id="r1"), start("second", "r2")
+    r1, r2 = _two_queued("followup")
     use_openai.script(Text("answer one"), Text("answer two"))
     advance(r1)
     advance(r2)
@@ -680,9 +685,7 @@ def test_steer_injects_a_message_at_the_next_tool_boundary(
 def test_steer_falls_back_to_followup_when_the_turn_ends_first(
     agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
 ) -> None:
-    start("first", "r1")
-    _set_mode("steer")
-    r1, r2 = Run.objects.get(run_id="r1"), start("second", "r2")
+    r1, r2 = _two_queued("steer")
     use_openai.script(Text("answer one"), Text("answer two"))
     advance(r1)
     assert Run.objects.get(pk=r2.pk).status == Run.Status.QUEUED
