@@ -157,7 +157,8 @@ def test_embedded_beat_and_worker_sweep_expired_leases(tmp_path: Path) -> None:
         state: dict[str, Any] = {}
         while time.monotonic() < deadline:
             state = json.loads(_shell(env, READ_WORK))
-            if state["runs"].get("expired") == "queued":
+            # The sweep hands back one kind of work after another: wait for both.
+            if state["runs"].get("expired") == "queued" and state["outbound"] == ["pending"]:
                 break
             time.sleep(0.5)
     assert state["runs"] == {"expired": "queued", "live": "running"}
