@@ -29,7 +29,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
 fi
 
-STAMP="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)${EXTRAS:+-$EXTRAS}"
+HASH="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+STAMP="$VENV/.installed-$HASH${EXTRAS:+-$EXTRAS}"
+# The dev install includes everything the plain one has: it satisfies `scripts/run` too.
+if [ -z "$EXTRAS" ] && [ -f "$VENV/.installed-$HASH-dev" ]; then
+    STAMP="$VENV/.installed-$HASH-dev"
+fi
 if [ ! -f "$STAMP" ]; then
     echo "installing packages into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
