@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 
 from agents.models import Agent
 from agents.services import agent_save
@@ -84,12 +84,10 @@ def _agent_at(index: int) -> Agent:
 
 
 def _coerce(field: str, value: Any) -> Any:
-    if value is None:
-        return (
-            []
-            if field in LIST_FIELDS
-            else ("full" if field == "tool_profile" else ("off" if field == "sandbox_mode" else ""))
-        )
+    if value is None:  # unset: back to the field's default
+        model_field = Agent._meta.get_field(field)
+        assert isinstance(model_field, models.Field)
+        return model_field.get_default()
     if field in LIST_FIELDS:
         if isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]

@@ -54,8 +54,11 @@ class Agent(BaseModel):
     )
     tools_allow = models.JSONField(default=list, blank=True)
     tools_deny = models.JSONField(default=list, blank=True)
+    # Secure by default: the agent's main session (its operator) runs exec on the host,
+    # every channel, group or other session runs it in the sandbox (OpenClaw's default
+    # is off; docs/agent-runtime.md says why not here).
     sandbox_mode = models.CharField(
-        max_length=16, choices=SandboxMode.choices, default=SandboxMode.OFF
+        max_length=16, choices=SandboxMode.choices, default=SandboxMode.NON_MAIN
     )
     is_default = models.BooleanField("default agent", default=False)
 

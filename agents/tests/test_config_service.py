@@ -111,3 +111,9 @@ def test_config_patch_rpc_needs_the_current_hash(agents: tuple[Agent, Agent]) ->
         call("config.patch", {"raw": "{oops", "baseHash": call("config.get")["hash"]})
     with pytest.raises(MethodError, match="not supported"):
         call("config.set", {"raw": "{}", "baseHash": base})
+
+
+def test_unset_restores_the_model_default(agents: tuple[Agent, Agent]) -> None:
+    config_set("agents.list[0].sandbox.mode", "all")
+    config_set("agents.list[0].sandbox.mode", None)
+    assert Agent.objects.get(slug="main").sandbox_mode == Agent.SandboxMode.NON_MAIN

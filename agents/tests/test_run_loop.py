@@ -851,3 +851,23 @@ def test_every_fallback_model_gets_an_attempt_whatever_the_primarys_keys(
     )
     assert [a.model_ref for a in plan].count("anthropic/claude-haiku-4-5") == 1
     assert len(plan) == 3
+
+
+def test_exec_outside_the_main_session_is_sandboxed_by_default(
+    agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
+) -> None:
+    from agents.tools.sandbox import sandbox_available
+
+    assert agent.sandbox_mode == Agent.SandboxMode.NON_MAIN  # the model's default
+    call = FakeToolCall(name="exec", arguments={"command": "echo hi"}, id="c1")
+    use_openai.script(ToolCalls((call,)), Text("ok"), ToolCalls((call,)), Text("ok"))
+    main_run = advance(start("in main", run_id="m1"))
+    other_run = advance(start("elsewhere", run_id="o1", key="agent:main:telegram:direct:42"))
+
+    main_step = RunStep.objects.get(run=main_run, kind="tool_call")
+    assert main_step.output["meta"]["sandboxed"] is False
+    other_step = RunStep.objects.get(run=other_run, kind="tool_call")
+    if sandbox_available():
+        assert other_step.output["meta"]["sandboxed"] is True
+    else:
+        assert "sandboxed exec needs" in other_step.output["content"]
