@@ -83,6 +83,13 @@ def use_openai(settings: Any, openai_fake: FakeOpenAIServer) -> FakeOpenAIServer
 
 
 @pytest.fixture
+def use_anthropic(settings: Any, anthropic_fake: FakeAnthropicServer) -> FakeAnthropicServer:
+    settings.ANTHROPIC_API_KEY = "sk-ant-test-0123456789"
+    settings.ANTHROPIC_BASE_URL = anthropic_fake.base_url
+    return anthropic_fake
+
+
+@pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pks: list[int] = []
     monkeypatch.setattr(run_advance_task, "delay", pks.append)
@@ -193,19 +200,16 @@ def test_openai_responses_turn_with_a_tool_call(
 
 def test_anthropic_turn_with_a_tool_call(
     agent: Agent,
-    anthropic_fake: FakeAnthropicServer,
-    settings: Any,
+    use_anthropic: FakeAnthropicServer,
     enqueued: list[int],
     published: Published,
 ) -> None:
-    settings.ANTHROPIC_API_KEY = "sk-ant-test-0123456789"
-    settings.ANTHROPIC_BASE_URL = anthropic_fake.base_url
-    anthropic_fake.script(ToolCalls((WRITE_CALL,), text="Writing."), Text("All done."))
+    use_anthropic.script(ToolCalls((WRITE_CALL,), text="Writing."), Text("All done."))
     run = advance(start("write a note"))
 
     assert run.model == "anthropic/claude-sonnet-4-6"
     _tool_turn_asserts(run, published, agent_workspace_path(agent))
-    second = anthropic_fake.requests[1].body
+    second = use_anthropic.requests[1].body
     result_block = second["messages"][-1]["content"][0]
     assert result_block["type"] == "tool_result"
     assert result_block["tool_use_id"] == "call_1"
@@ -264,23 +268,20 @@ def test_failover_to_the_next_key_on_each_retriable_error(
 def test_fallback_model_after_the_primary_fails(
     agent: Agent,
     use_openai: FakeOpenAIServer,
-    anthropic_fake: FakeAnthropicServer,
-    settings: Any,
+    use_anthropic: FakeAnthropicServer,
     enqueued: list[int],
     published: Published,
 ) -> None:
-    settings.ANTHROPIC_API_KEY = "sk-ant-test-0123456789"
-    settings.ANTHROPIC_BASE_URL = anthropic_fake.base_url
     agent.model_primary = "openai/gpt-4o-mini"
     agent.model_fallbacks = ["anthropic/claude-haiku-4-5"]
     agent.save()
     use_openai.script(HttpError(529, type="overloaded_error"))
-    anthropic_fake.script(Text("from the fallback"))
+    use_anthropic.script(Text("from the fallback"))
     run = advance(start())
 
     assert run.status == Run.Status.SUCCEEDED
     assert run.model == "anthropic/claude-haiku-4-5"
-    assert anthropic_fake.requests[0].body["model"] == "claude-haiku-4-5"
+    assert use_anthropic.requests[0].body["model"] == "claude-haiku-4-5"
 
 
 def test_cooldowns_grow_and_a_success_clears_them(agent: Agent) -> None:
