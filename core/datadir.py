@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from core.crypto import write_private_file
+from core.env import check_fernet_keys
 
 
 class DataDirError(Exception):
@@ -33,6 +35,7 @@ def check_data_dir() -> None:
             path = data_dir / name
             if path.exists() and not os.access(path, os.R_OK):
                 raise DataDirError(f"{path} is not readable by this user; fix its permissions")
+        _check_key_file(Path(settings.ENCRYPTION_KEY_FILE))
         return
     parent = data_dir.parent
     while not parent.exists() and parent != parent.parent:
@@ -42,6 +45,19 @@ def check_data_dir() -> None:
             f"cannot create the data dir {data_dir}: {parent} is not writable; "
             "set OPENCLAW_DATA_DIR to a writable folder"
         )
+
+
+def _check_key_file(path: Path) -> None:
+    """A broken key file would fail only when the first secret is read: fail at start."""
+    if settings.ENCRYPTION_KEYS or not path.exists():
+        return
+    keys = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        check_fernet_keys(str(path), keys or [""])
+    except ImproperlyConfigured as exc:
+        raise DataDirError(
+            f"{exc}; restore the key file from a backup (stored secrets need the old key)"
+        ) from None
 
 
 def bootstrap_data_dir() -> bool:

@@ -97,3 +97,74 @@ def env_list(
     if raw.strip() == "":
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def check_time_zone(name: str, value: str) -> str:
+    """Return ``value`` if it is an IANA time zone (blank passes); else an error."""
+    if not value:
+        return value
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a time zone; use an IANA name such as UTC or "
+            "Europe/Berlin (see /usr/share/zoneinfo)"
+        ) from None
+    return value
+
+
+def check_url(name: str, value: str, *, schemes: Sequence[str] = ("http", "https")) -> str:
+    """Return ``value`` if it is an absolute URL with one of ``schemes`` (blank passes)."""
+    if not value:
+        return value
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a valid URL; use {schemes[0]}://host:port/path"
+        )
+    return value
+
+
+def check_fernet_keys(name: str, keys: Sequence[str]) -> list[str]:
+    """Return ``keys`` if each is a Fernet key (32 url-safe base64 bytes); else an error.
+
+    The same check as ``cryptography.fernet.Fernet(key)``, without importing it here.
+    """
+    import base64
+    import binascii
+
+    for index, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"{name}: key {index} is not a valid Fernet key (32 url-safe base64 bytes); "
+                "generate one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`"
+            )
+    return list(keys)
+
+
+def check_networks(name: str, values: Sequence[str]) -> list[str]:
+    """Return ``values`` if each is an IP address or network (CIDR); else an error."""
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not an IP address or network; use e.g. 10.0.0.5 "
+                "or 10.0.0.0/24, comma-separated"
+            ) from None
+    return list(values)

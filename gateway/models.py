@@ -67,6 +67,10 @@ class GatewayToken(BaseModel):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.GENERATED)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Whether the plaintext met the strength rule (gateway.tokens.STRENGTH_RULE) when it
+    # was registered; only then is it known. None: registered before the rule was kept,
+    # treated as weak beyond loopback.
+    strong = models.BooleanField(null=True, editable=False)
 
     objects = GatewayTokenQuerySet.as_manager()
 
@@ -84,3 +88,21 @@ class GatewayToken(BaseModel):
             raise ValidationError(
                 {"scopes": f"Use a JSON list of scopes from: {', '.join(ALL_SCOPES)}."}
             )
+
+
+class ConfigEntry(BaseModel):
+    """A gateway-level config value set by its OpenClaw path (``gateway.trustedProxies``).
+
+    Written by ``gateway.config_service``; the environment's value (if any) is added to
+    it, never replaced by it.
+    """
+
+    path = models.CharField(max_length=200, unique=True)
+    value = models.JSONField()
+
+    class Meta:
+        verbose_name = "config entry"
+        verbose_name_plural = "config entries"
+
+    def __str__(self) -> str:
+        return self.path

@@ -15,7 +15,7 @@ from core.crypto import write_private_file
 from gateway import authcache
 from gateway import scopes as gw_scopes
 from gateway.models import GatewayToken
-from gateway.tokens import token_generate, token_hash
+from gateway.tokens import STRENGTH_RULE, secret_is_strong, token_generate, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +41,106 @@ def gateway_token_create(
     token: str | None = None,
     source: str = GatewayToken.Source.GENERATED,
 ) -> IssuedToken:
-    """Create an operator token (or register a given one) and return its plaintext once."""
+    """Create an operator token (or register a given one) and return its plaintext once.
+
+    A given token must be strong (``gateway.tokens.STRENGTH_RULE``), except the
+    environment token, which loopback accepts from 8 characters (it is then marked weak,
+    and the gateway refuses to bind beyond loopback while it is active).
+    """
     scopes = list(scopes if scopes is not None else DEFAULT_TOKEN_SCOPES)
     bad = gw_scopes.invalid_scopes(scopes)
     if bad:
         raise TokenError(
             f"unknown scope(s) {', '.join(bad)}; use {', '.join(gw_scopes.ALL_SCOPES)}"
         )
-    if token is not None and len(token) < settings.GATEWAY_MIN_TOKEN_LENGTH:
+    minimum = (
+        settings.GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH
+        if source == GatewayToken.Source.ENVIRONMENT
+        else settings.GATEWAY_MIN_TOKEN_LENGTH
+    )
+    if token is not None and len(token) < minimum:
         raise TokenError(
-            f"the token is shorter than {settings.GATEWAY_MIN_TOKEN_LENGTH} characters; "
+            f"the token is shorter than {minimum} characters; "
             "use a long random value, e.g. `openssl rand -hex 24`"
         )
     plaintext = token or token_generate()
     hashed = token_hash(plaintext)
+    strong = secret_is_strong(plaintext)
     existing = GatewayToken.objects.filter(token_hash=hashed).first()
     if existing is not None:
         if existing.revoked_at is not None:
-            raise TokenError("this token was revoked; choose a new one")
+            raise TokenError(
+                f"this token was revoked (token {existing.pk}, {existing.name}); "
+                "choose a new value, e.g. `openssl rand -hex 24`"
+            )
+        if existing.strong != strong:
+            existing.strong = strong
+            existing.save(update_fields=["strong", "updated_at"])
         return IssuedToken(existing, plaintext)
     record = GatewayToken.objects.create(
-        name=name, token_hash=hashed, prefix=plaintext[:6], scopes=scopes, source=source
+        name=name,
+        token_hash=hashed,
+        prefix=plaintext[:6],
+        scopes=scopes,
+        source=source,
+        strong=strong,
     )
     return IssuedToken(record, plaintext)
+
+
+@transaction.atomic
+def gateway_token_sync_environment(token: str) -> IssuedToken | None:
+    """Make ``token`` (OPENCLAW_GATEWAY_TOKEN; blank = unset) the one environment token.
+
+    Every other active environment token is revoked: the value an operator replaced or
+    removed stops working at this start. Returns the registered token, or None.
+    """
+    # Registered first: a value that was revoked fails here, before anything else changes.
+    issued = (
+        gateway_token_create(
+            name="environment", token=token, source=GatewayToken.Source.ENVIRONMENT
+        )
+        if token
+        else None
+    )
+    stale = GatewayToken.objects.active().filter(source=GatewayToken.Source.ENVIRONMENT)
+    if issued is not None:
+        stale = stale.exclude(pk=issued.record.pk)
+    for record in stale:
+        logger.warning(
+            "revoked gateway token %s (%s…): OPENCLAW_GATEWAY_TOKEN %s",
+            record.pk,
+            record.prefix,
+            "changed" if token else "is no longer set",
+        )
+    if stale.update(revoked_at=timezone.now()):
+        authcache.clear()
+    return issued
+
+
+def weak_credentials() -> list[str]:
+    """Describe each active credential that fails the strength rule (for binding beyond loopback).
+
+    One line per credential: which it is and how to replace it.
+    """
+    problems = []
+    if settings.GATEWAY_PASSWORD and not secret_is_strong(settings.GATEWAY_PASSWORD):
+        problems.append(
+            f"OPENCLAW_GATEWAY_PASSWORD is weak (use {STRENGTH_RULE}): set a stronger one"
+        )
+    for record in GatewayToken.objects.active().exclude(strong=True).order_by("pk"):
+        if record.source == GatewayToken.Source.ENVIRONMENT:
+            fix = "set OPENCLAW_GATEWAY_TOKEN to `openssl rand -hex 24`"
+        else:
+            fix = (
+                f"revoke it (`manage.py gateway_token revoke {record.pk}`) and create a "
+                "new one (`manage.py gateway_token create`)"
+            )
+        why = "of unknown strength" if record.strong is None else f"weak (use {STRENGTH_RULE})"
+        problems.append(
+            f"gateway token {record.pk} ({record.name}, {record.prefix}…) is {why}: {fix}"
+        )
+    return problems
 
 
 def gateway_token_revoke(*, token_pk: int) -> bool:
@@ -118,15 +195,12 @@ def gateway_bootstrap() -> BootstrapResult:
     """Make sure the default agent and an operator token exist (idempotent).
 
     With OPENCLAW_GATEWAY_TOKEN set, that token is registered (hashed) and none is
-    generated. Otherwise the first run generates one; in embedded mode it is also kept
+    generated; an environment token that was replaced or unset is revoked. Otherwise the first run generates one; in embedded mode it is also kept
     in ``<data dir>/gateway-token`` (mode 600) for local clients, as OpenClaw keeps its
     token in its config file. Later runs create nothing.
     """
     _agent, agent_created = agent_ensure_default()
-    if settings.GATEWAY_TOKEN:
-        gateway_token_create(
-            name="environment", token=settings.GATEWAY_TOKEN, source=GatewayToken.Source.ENVIRONMENT
-        )
+    if gateway_token_sync_environment(settings.GATEWAY_TOKEN) is not None:
         return BootstrapResult(agent_created, None, "environment", None)
     token_file = None if settings.TEAM_MODE else Path(settings.GATEWAY_TOKEN_FILE)
     if GatewayToken.objects.active().filter(source=GatewayToken.Source.GENERATED).exists():

@@ -20,7 +20,17 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_choice, env_int, env_list, env_str
+from core.env import (
+    check_fernet_keys,
+    check_networks,
+    check_time_zone,
+    check_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+)
 
 django_stubs_ext.monkeypatch()
 
@@ -91,7 +101,9 @@ SECRET_KEY = _secret_key
 
 # Secrets at rest: comma-separated Fernet keys (first encrypts, all decrypt) for key
 # rotation; in embedded mode a key file in the data dir is created on first need.
-ENCRYPTION_KEYS = env_list("OPENCLAW_ENCRYPTION_KEY", [])
+ENCRYPTION_KEYS = check_fernet_keys(
+    "OPENCLAW_ENCRYPTION_KEY", env_list("OPENCLAW_ENCRYPTION_KEY", [])
+)
 if TEAM_MODE and not ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
         "OPENCLAW_ENCRYPTION_KEY is not set; team mode needs one Fernet key shared by every "
@@ -117,7 +129,15 @@ GATEWAY_PORT = env_int("OPENCLAW_GATEWAY_PORT", 18789, minimum=1, maximum=65535)
 GATEWAY_BIND = env_choice("OPENCLAW_GATEWAY_BIND", "loopback", ("loopback", "lan", "custom"))
 GATEWAY_CUSTOM_HOST = env_str("OPENCLAW_GATEWAY_CUSTOM_HOST", "").strip()
 GATEWAY_TOKEN = env_str("OPENCLAW_GATEWAY_TOKEN", "").strip()
+# Beyond loopback every credential must be strong (gateway.tokens.STRENGTH_RULE); on
+# loopback the environment token may be as short as this (OpenClaw accepts any).
 GATEWAY_MIN_TOKEN_LENGTH = 24
+GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH = 8
+if GATEWAY_TOKEN and len(GATEWAY_TOKEN) < GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH:
+    raise ImproperlyConfigured(
+        f"OPENCLAW_GATEWAY_TOKEN is shorter than {GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH} "
+        "characters; use a long random value (`openssl rand -hex 24`)"
+    )
 GATEWAY_PASSWORD = env_str("OPENCLAW_GATEWAY_PASSWORD", "")
 GATEWAY_AUTH_MODE = env_choice(
     "OPENCLAW_GATEWAY_AUTH_MODE", "password" if GATEWAY_PASSWORD else "token", ("token", "password")
@@ -127,7 +147,16 @@ if GATEWAY_AUTH_MODE == "password" and not GATEWAY_PASSWORD:
         "OPENCLAW_GATEWAY_AUTH_MODE=password needs OPENCLAW_GATEWAY_PASSWORD to be set"
     )
 # Browser origins allowed besides the gateway's own host (Control UI served elsewhere).
-GATEWAY_ALLOWED_ORIGINS = env_list("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", [])
+GATEWAY_ALLOWED_ORIGINS = [
+    check_url("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", origin)
+    for origin in env_list("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", [])
+]
+# Reverse proxies whose X-Forwarded-For is believed (OpenClaw gateway.trustedProxies;
+# also settable with `manage.py config set gateway.trustedProxies`). From any other
+# peer the header is ignored and the peer's own address is the client's.
+GATEWAY_TRUSTED_PROXIES = check_networks(
+    "OPENCLAW_TRUSTED_PROXIES", env_list("OPENCLAW_TRUSTED_PROXIES", [])
+)
 GATEWAY_TICK_INTERVAL_MS = env_int("OPENCLAW_TICK_INTERVAL_MS", 30_000, minimum=100)
 # Per-socket send backlog before a slow client's events are dropped / it is closed.
 GATEWAY_MAX_BUFFERED_BYTES = env_int(
@@ -148,9 +177,9 @@ EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maxim
 # Model provider keys from the environment (each also takes *_FILE); more keys, and
 # OpenAI-compatible servers, are added in the admin (Agents → Model providers).
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY", "")
-ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "")
+ANTHROPIC_BASE_URL = check_url("ANTHROPIC_BASE_URL", env_str("ANTHROPIC_BASE_URL", "").strip())
 OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
-OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "")
+OPENAI_BASE_URL = check_url("OPENAI_BASE_URL", env_str("OPENAI_BASE_URL", "").strip())
 # Which OpenAI wire API to speak: chat completions (any compatible server) or responses.
 OPENAI_API = env_choice("OPENAI_API", "chat", ("chat", "responses"))
 # Extra model ids an OpenAI-compatible server at OPENAI_BASE_URL serves (for models.list).
@@ -186,7 +215,7 @@ COMPACTION_KEEP_RECENT_TOKENS = env_int("OPENCLAW_COMPACTION_KEEP_RECENT_TOKENS"
 # Context window assumed for models that are not in the built-in table.
 DEFAULT_CONTEXT_WINDOW = env_int("OPENCLAW_DEFAULT_CONTEXT_WINDOW", 128_000, minimum=1024)
 # The IANA time zone the system prompt states (blank = the host's).
-AGENT_TIMEZONE = env_str("OPENCLAW_TIMEZONE", "")
+AGENT_TIMEZONE = check_time_zone("OPENCLAW_TIMEZONE", env_str("OPENCLAW_TIMEZONE", "").strip())
 # web_fetch may reach these hosts even though they resolve to private addresses.
 WEB_FETCH_ALLOWED_HOSTS = env_list("OPENCLAW_WEB_FETCH_ALLOWED_HOSTS", [])
 
@@ -365,7 +394,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("TZ", "UTC") or "UTC"
+# Django raises a bare ValueError for an unknown zone; this says what to set instead.
+TIME_ZONE = check_time_zone("TZ", env_str("TZ", "UTC").strip()) or "UTC"
 USE_I18N = True
 USE_TZ = True
 

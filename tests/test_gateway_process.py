@@ -245,7 +245,11 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "extra", "needles"),
     [
-        (["--bind", "lan"], {"OPENCLAW_GATEWAY_TOKEN": "short"}, ["weak", "openssl rand"]),
+        (
+            ["--bind", "lan"],
+            {"OPENCLAW_GATEWAY_TOKEN": "short"},
+            ["shorter than 8", "openssl rand"],
+        ),
         (["--bind", "lan"], {"OPENCLAW_GATEWAY_TOKEN": "a" * 40}, ["weak"]),
         (["--bind", "custom"], {}, ["--host"]),
         (["--host", "10.0.0.1"], {}, ["--bind custom"]),

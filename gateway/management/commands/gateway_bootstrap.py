@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from gateway.services import describe_bootstrap, gateway_bootstrap
+from gateway.services import TokenError, describe_bootstrap, gateway_bootstrap
 
 
 class Command(BaseCommand):
     help = "Create agent 'main' and an operator token if missing (prints a new token once)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for line in describe_bootstrap(gateway_bootstrap()):
+        try:
+            result = gateway_bootstrap()
+        except TokenError as exc:
+            raise CommandError(f"OPENCLAW_GATEWAY_TOKEN: {exc}") from None
+        for line in describe_bootstrap(result):
             self.stdout.write(line)

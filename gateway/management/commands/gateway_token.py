@@ -25,7 +25,11 @@ class Command(BaseCommand):
             choices=gw_scopes.ALL_SCOPES,
             help="repeatable; default operator.admin",
         )
-        sub.add_parser("list", help="list tokens (never their values)")
+        sub.add_parser(
+            "list",
+            help="list tokens (never their values): id, prefix, name, state, source "
+            "(environment = OPENCLAW_GATEWAY_TOKEN), strength, scopes, last use",
+        )
         revoke = sub.add_parser("revoke", help="revoke a token by its id (see list)")
         revoke.add_argument("token_id", type=int)
 
@@ -44,9 +48,15 @@ class Command(BaseCommand):
             for token in GatewayToken.objects.order_by("pk"):
                 state = "revoked" if token.revoked_at else "active"
                 used = token.last_used_at.isoformat() if token.last_used_at else "never"
+                source = (
+                    "environment (OPENCLAW_GATEWAY_TOKEN)"
+                    if token.source == GatewayToken.Source.ENVIRONMENT
+                    else token.source
+                )
+                strength = {True: "strong", False: "weak", None: "strength unknown"}[token.strong]
                 self.stdout.write(
-                    f"{token.pk}\t{token.prefix}…\t{token.name}\t{state}\t"
-                    f"{','.join(token.scopes)}\tlast used {used}"
+                    f"{token.pk}\t{token.prefix}…\t{token.name}\t{state}\t{source}\t"
+                    f"{strength}\t{','.join(token.scopes)}\tlast used {used}"
                 )
         elif action == "revoke":
             if not gateway_token_revoke(token_pk=options["token_id"]):
