@@ -45,10 +45,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _token_is_strong(token: str) -> bool:
-    return len(token) >= settings.GATEWAY_MIN_TOKEN_LENGTH and len(set(token)) >= 8
-
-
 class Command(BaseCommand):
     help = "Run the gateway: HTTP + WebSocket on one port (and Celery in embedded mode)."
     requires_system_checks: list[str] = []
@@ -77,7 +73,14 @@ class Command(BaseCommand):
             self.stderr.write(f"error: {exc}")
             sys.exit(EXIT_CONFIG_ERROR)
         started = time.monotonic()
-        self._bootstrap()
+        try:
+            self._bootstrap()
+            if not _is_loopback(host):
+                self._check_stored_credentials(host)
+        except StartupError as exc:
+            sock.close()
+            self.stderr.write(f"error: {exc}")
+            sys.exit(EXIT_CONFIG_ERROR)
         embedded = not settings.REDIS_URL and not options["no_worker"]
         self._serve(sock, host, port, embedded=embedded, started=started)
 
@@ -101,19 +104,22 @@ class Command(BaseCommand):
         return host, port
 
     def _preflight(self, host: str, port: int) -> socket.socket:
+        from gateway.tokens import STRENGTH_RULE, secret_is_strong
+
         if not _is_loopback(host):
-            if settings.GATEWAY_TOKEN and not _token_is_strong(settings.GATEWAY_TOKEN):
+            if settings.GATEWAY_TOKEN and not secret_is_strong(settings.GATEWAY_TOKEN):
                 raise StartupError(
-                    f"refusing to bind {host} with a weak OPENCLAW_GATEWAY_TOKEN: use at least "
-                    f"{settings.GATEWAY_MIN_TOKEN_LENGTH} random characters (`openssl rand -hex 24`)"
+                    f"refusing to bind {host} with a weak OPENCLAW_GATEWAY_TOKEN: use "
+                    f"{STRENGTH_RULE} (`openssl rand -hex 24`)"
+                )
+            if settings.GATEWAY_PASSWORD and not secret_is_strong(settings.GATEWAY_PASSWORD):
+                raise StartupError(
+                    f"refusing to bind {host} with a weak OPENCLAW_GATEWAY_PASSWORD: use "
+                    f"{STRENGTH_RULE}"
                 )
             if not settings.ALLOWED_HOSTS_FROM_ENV:
                 # Reached by address from the LAN; the token guards every door anyway.
                 settings.ALLOWED_HOSTS = ["*"]
-        elif settings.GATEWAY_TOKEN and len(settings.GATEWAY_TOKEN) < 8:
-            raise StartupError(
-                "OPENCLAW_GATEWAY_TOKEN is shorter than 8 characters; use a long random value"
-            )
         if not settings.TEAM_MODE:
             from core.datadir import DataDirError, check_data_dir
 
@@ -193,7 +199,7 @@ class Command(BaseCommand):
 
         from core.datadir import bootstrap_data_dir
         from core.leases import work_recover
-        from gateway.services import describe_bootstrap, gateway_bootstrap
+        from gateway.services import TokenError, describe_bootstrap, gateway_bootstrap
 
         new_dir = bootstrap_data_dir()
         if new_dir:
@@ -202,7 +208,11 @@ class Command(BaseCommand):
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             self.stdout.write("Applying database migrations…")
             call_command("migrate", interactive=False, verbosity=0)
-        for line in describe_bootstrap(gateway_bootstrap()):
+        try:
+            result = gateway_bootstrap()
+        except TokenError as exc:
+            raise StartupError(f"OPENCLAW_GATEWAY_TOKEN: {exc}") from None
+        for line in describe_bootstrap(result):
             self.stdout.write(line)
         # Embedded mode: this process is the only worker of its data dir, so every lease
         # still held belongs to a process that died (kill -9, power loss): hand them all
@@ -216,6 +226,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Recovered work: released {report.released}, re-enqueued {report.enqueued}"
             )
+
+    def _check_stored_credentials(self, host: str) -> None:
+        """Beyond loopback, refuse to serve while any active credential is weak."""
+        from gateway.services import weak_credentials
+
+        problems = weak_credentials()
+        if problems:
+            raise StartupError(f"refusing to bind {host}: " + "; ".join(problems))
 
     # --- serving -------------------------------------------------------------------
     def _serve(
