@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import uuid
@@ -26,7 +25,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
-from gateway import bus, state
+from gateway import bus, proxies, state
 from gateway import scopes as gw_scopes
 from gateway.connect import (
     ConnectError,
@@ -75,15 +74,6 @@ FINAL_CHAT_STATES = frozenset({"final", "error", "aborted"})
 _CLOSE = object()
 
 
-def _is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
 class GatewayConsumer(AsyncWebsocketConsumer):
     """One WebSocket client of the gateway."""
 
@@ -130,11 +120,16 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             for k, v in self.scope.get("headers", [])
         }
         client = self.scope.get("client") or (None, None)
-        self.remote_ip: str | None = client[0]
         self.origin = headers.get("origin")
         self.host = headers.get("host", "")
-        forwarded = any(h in headers for h in ("x-forwarded-for", "x-real-ip", "forwarded"))
-        self.is_local = _is_loopback(self.remote_ip) and not forwarded
+        if proxies.needs_lookup(headers):
+            # Only a proxied connection, once per few seconds per process.
+            await database_sync_to_async(proxies.trusted_networks)()
+        address = proxies.resolve_client(client[0], headers, proxies.cached_networks())
+        # Behind a trusted proxy this is the real client: the auth rate limit and the
+        # local-client rules key on it, not on the proxy's address.
+        self.remote_ip: str | None = address.ip
+        self.is_local = address.is_local
         await self.accept()
         self._writer = asyncio.create_task(self._write_loop())
         self._tick: asyncio.Task[None] | None = None
@@ -336,7 +331,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             bus.dispatch_local(self._presence_message())
         health = state.health_cached()
         if health is not None:
-            self._deliver("health", health, drop_if_slow=True)
+            self._deliver("health", state.health_for(health, principal.scopes), drop_if_slow=True)
         self._tick = asyncio.create_task(self._tick_loop())
 
     def _reject(self, request_id: str, exc: ConnectError) -> None:
@@ -365,7 +360,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             "features": {"methods": advertised_methods(), "events": sorted(EVENTS)},
             "snapshot": {
                 "presence": state.presence_list(),
-                "health": state.health_cached() or {},
+                "health": state.health_for(state.health_cached() or {}, principal.scopes),
                 "stateVersion": dict(state.state_version),
                 "uptimeMs": state.uptime_ms(),
                 "sessionDefaults": {
@@ -555,6 +550,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             scope = gw_scopes.READ
         if scope is not None and not gw_scopes.satisfies(self.principal.scopes, scope):
             return
+        if event == "health" and isinstance(payload, dict):
+            payload = state.health_for(payload, self.principal.scopes)
         session_key = message.get("sessionKey")
         if event in SESSION_FILTERED_EVENTS and not self._subscribed(session_key):
             return

@@ -136,3 +136,10 @@ def health_summary() -> dict[str, Any]:
         "modelRuntime": {"degraded": False, "pendingAgents": []},
         "eventLoop": {"degraded": False, "degradedSinceMs": None, "reasons": []},
     }
+
+
+def config_entry_value(path: str) -> Any:
+    """Return the stored value of a gateway config path, or None when unset."""
+    from gateway.models import ConfigEntry
+
+    return ConfigEntry.objects.filter(path=path).values_list("value", flat=True).first()

@@ -13,6 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from gateway.protocol import HEALTH_REFRESH_S
+from gateway.scopes import READ, satisfies
 
 STARTED_MONOTONIC = time.monotonic()
 state_version = {"presence": 0, "health": 0}
@@ -21,6 +22,7 @@ presence: dict[str, dict[str, Any]] = {}
 _health: dict[str, Any] | None = None
 _health_at = 0.0
 _health_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+_redacted: tuple[dict[str, Any], dict[str, Any]] | None = None
 
 
 def now_ms() -> int:
@@ -46,6 +48,34 @@ def presence_set(conn_id: str, entry: dict[str, Any] | None) -> None:
 
 def health_cached() -> dict[str, Any] | None:
     return _health
+
+
+def health_redacted(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary without session keys, for connections below ``operator.read``.
+
+    Counts stay; the ``recent`` lists (whose entries are session keys) are emptied.
+    Memoized per summary object: it is rebuilt at most every 60 s.
+    """
+    global _redacted  # noqa: PLW0603
+    if _redacted is not None and _redacted[0] is summary:
+        return _redacted[1]
+    out = dict(summary)
+    if isinstance(out.get("sessions"), dict):
+        out["sessions"] = {**out["sessions"], "recent": []}
+    if isinstance(out.get("agents"), list):
+        out["agents"] = [
+            {**agent, "sessions": {**agent["sessions"], "recent": []}}
+            if isinstance(agent, dict) and isinstance(agent.get("sessions"), dict)
+            else agent
+            for agent in out["agents"]
+        ]
+    _redacted = (summary, out)
+    return out
+
+
+def health_for(summary: dict[str, Any], scopes: frozenset[str]) -> dict[str, Any]:
+    """The summary as a connection with ``scopes`` may see it (least disclosure)."""
+    return summary if satisfies(scopes, READ) else health_redacted(summary)
 
 
 async def health_get(*, force: bool = False) -> dict[str, Any]:

@@ -114,11 +114,11 @@ class ConfigPatchParams(Params):
 
 @method("config.patch", params=ConfigPatchParams)
 def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
-    """A JSON5 merge patch of the settable paths (agents.config_service); no restart."""
+    """A JSON5 merge patch of the settable paths (gateway.config_service); no restart."""
     import json5
 
     from agents.config_service import ConfigError
-    from agents.config_service import config_patch as apply_patch
+    from gateway.config_service import config_patch as apply_patch
 
     current = selectors.config_snapshot()
     if not params.baseHash:
