@@ -13,7 +13,13 @@ class AgentsConfig(AppConfig):
         from agents.agent_cache import forget_agents
         from agents.model_config import forget_profiles
         from agents.models import Agent, ModelProvider
+        from agents.tools.sandbox import resolve_launchers
         from core.redact import forget
+
+        # The sandbox's launchers (setpriv, bwrap, unshare) are found once, by absolute
+        # path in the system folders, before any model can plant one of its own: in the
+        # gateway, in every Celery worker and in every command alike.
+        resolve_launchers()
 
         for signal in (post_save, post_delete):
             signal.connect(forget_profiles, sender=ModelProvider, dispatch_uid="forget_profiles")

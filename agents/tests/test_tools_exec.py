@@ -1,5 +1,7 @@
 """The exec tool: real subprocesses, process-group kills, bounded output, scrubbed env, and
-the sandbox (run with every mechanism that works on this host, skipped otherwise)."""
+the sandbox (run with every mechanism that works on this host; one that does not is
+skipped, unless REQUIRE_SERVICES=1 and none works, which fails: see ``use_mechanism``).
+Attacks on the sandbox are in test_sandbox_attacks.py."""
 
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def _wait_gone(pid: int, seconds: float = 3.0) -> bool:
 def test_output_and_exit_code_come_back_and_a_failure_is_not_a_tool_error(ws: Path) -> None:
     out = run(ws, command="echo out; echo err >&2; exit 3")
     assert not out.is_error
-    assert out.content.splitlines() == ["out", "err", "[exit code 3]"]
+    assert out.content.splitlines() == ["out", "err", "[exit code 3] [no sandbox]"]
     assert out.meta["exitCode"] == 3
     assert out.meta["timedOut"] is False
     assert out.meta["sandboxed"] is False
@@ -115,14 +117,14 @@ def test_a_timeout_kills_the_whole_process_group(ws: Path) -> None:
     assert out.meta["timedOut"] is True
     assert out.meta["exitCode"] is None
     assert "started" in out.content
-    assert "[killed after 1 s timeout]" in out.content
+    assert out.content.endswith("[killed after 1 s timeout] [no sandbox]")
     assert elapsed < 5
     assert _wait_gone(int((ws / "child.pid").read_text()))
 
 
 def test_background_processes_are_stopped_when_the_command_ends(ws: Path) -> None:
     out = run(ws, command="sleep 30 > /dev/null 2>&1 & echo $! > bg.pid; echo done")
-    assert out.content.splitlines() == ["done", "[exit code 0]"]
+    assert out.content.splitlines() == ["done", "[exit code 0] [no sandbox]"]
     assert _wait_gone(int((ws / "bg.pid").read_text()))
 
 
@@ -167,7 +169,7 @@ def test_a_hundred_megabytes_of_output_is_capped_quickly(ws: Path) -> None:
     assert "cut:" not in out.content  # execute() did not need to cut: the status line stays
     assert out.meta["truncatedBytes"] > 99_000_000
     assert "bytes of output omitted" in out.content
-    assert out.content.endswith("END\n[exit code 0]")
+    assert out.content.endswith("END\n[exit code 0] [no sandbox]")
 
 
 def test_output_buffer_keeps_head_and_tail() -> None:
@@ -179,16 +181,36 @@ def test_output_buffer_keeps_head_and_tail() -> None:
 
 
 # --- sandbox ---------------------------------------------------------------------------
+def use_mechanism(name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the exec tool at sandbox mechanism ``name``, or skip when it does not work.
+
+    With REQUIRE_SERVICES=1 (CI) a host where no mechanism works fails instead: a
+    skipped sandbox test guards nothing, and .ci/run installs bubblewrap.
+    """
+    if not sandbox.mechanism_works(name):
+        reason = (
+            f"{name} is not installed on this host"
+            if shutil.which(name, path=sandbox.SYSTEM_PATH) is None
+            else f"{name} is installed but cannot create the sandbox namespaces here"
+        )
+        if os.environ.get("REQUIRE_SERVICES") == "1" and not any(
+            sandbox.mechanism_works(m) for m in sandbox.MECHANISMS
+        ):
+            pytest.fail(
+                f"REQUIRE_SERVICES=1 but no sandbox mechanism works on this host ({reason}); "
+                "install bubblewrap (apt-get install bubblewrap) or allow unprivileged user "
+                "namespaces",
+                pytrace=False,
+            )
+        pytest.skip(reason)
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: name)
+    return name
+
+
 @pytest.fixture(params=sandbox.MECHANISMS)
 def mechanism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each mechanism that works here; the exec tool is pointed at it."""
-    name = str(request.param)
-    if shutil.which(name) is None:
-        pytest.skip(f"{name} is not installed on this host")
-    if not sandbox.mechanism_works(name):
-        pytest.skip(f"{name} is installed but cannot create the sandbox namespaces here")
-    monkeypatch.setattr(sandbox, "sandbox_available", lambda: name)
-    return name
+    return use_mechanism(str(request.param), monkeypatch)
 
 
 @pytest.fixture
@@ -215,6 +237,7 @@ def test_sandbox_denies_the_network(ws: Path, mechanism: str, listener: socket.s
     out = run(ws, sandboxed=True, command=_connect_command(port))
     assert out.meta["sandbox"] == mechanism
     assert out.meta["sandboxed"] is True
+    assert out.content.endswith(f"[sandbox: {mechanism}]")  # the model reads it too
     assert "CONNECTED" not in out.content
     assert out.meta["exitCode"] != 0
     assert "Connection refused" in out.content or "unreachable" in out.content
@@ -299,12 +322,50 @@ def test_sandbox_available_reports_a_mechanism_or_none() -> None:
     assert found in (None, *sandbox.MECHANISMS)
     if found is None:
         assert not any(sandbox.mechanism_works(m) for m in sandbox.MECHANISMS)
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail("REQUIRE_SERVICES=1 but no sandbox mechanism works here", pytrace=False)
+
+
+def test_the_status_line_names_the_sandbox_that_ran(ws: Path, mechanism: str) -> None:
+    out = run(ws, sandboxed=True, command="echo hi; exit 4")
+    assert out.content.splitlines() == ["hi", f"[exit code 4] [sandbox: {mechanism}]"]
+    assert (out.meta["sandboxed"], out.meta["sandbox"]) == (True, mechanism)
+    late = run(ws, sandboxed=True, command="sleep 30", timeout=1)
+    assert late.content.endswith(f"[killed after 1 s timeout] [sandbox: {mechanism}]")
+
+
+def test_the_models_env_reaches_the_sandboxed_command_and_nothing_else_does(
+    ws: Path, mechanism: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
+    out = run(ws, sandboxed=True, command="env", env={"MY_VAR": "a b\nc", "PATH": "/bin"})
+    assert "must-not-leak" not in out.content
+    assert "MY_VAR=a b\nc" in out.content
+    assert "PATH=/bin\n" in out.content
+    assert f"HOME={ws.resolve()}" in out.content
+    names = {line.split("=", 1)[0] for line in out.content.splitlines() if "=" in line}
+    assert names <= {"PATH", "HOME", "LANG", "TERM", "TZ", "MY_VAR", "PWD", "SHLVL", "_"}
+
+
+def test_launchers_are_absolute_paths_from_the_system_folders() -> None:
+    found = sandbox.resolve_launchers()
+    assert set(found) == set(sandbox.LAUNCHERS)
+    system = sandbox.SYSTEM_PATH.split(":")
+    for path in filter(None, found.values()):
+        assert os.path.isabs(path)
+        assert os.path.dirname(path) in system
+    assert sandbox.resolve_launchers() == found  # idempotent (cached)
 
 
 def test_the_prelude_fails_closed_when_it_cannot_build_the_sandbox(ws: Path) -> None:
     """A setup error stops the command (exit 125) instead of running it unconfined."""
     spec = {"mode": sandbox.UNSHARE, "workspace": str(ws / "missing"), "cwd": str(ws)}
-    config = json.dumps({**spec, "hide": [], "limits": {}})
-    code = sandbox.prelude_main([config, "/bin/sh", "-c", "touch ran.txt"])
+    rest = {"access": "rw", "pins": [], "protect": [], "hide": [], "limits": {}, "env": {}}
+    code = sandbox.prelude_main([json.dumps({**spec, **rest}), "/bin/sh", "-c", "touch ran.txt"])
     assert code == sandbox.SETUP_FAILED
+    assert not (ws / "ran.txt").exists()
+    no_env = {**spec, **rest, "mode": sandbox.BWRAP, "workspace": str(ws)}
+    del no_env["env"]
+    code = sandbox.prelude_main([json.dumps(no_env), "/bin/sh", "-c", "touch ran.txt"])
+    assert code == sandbox.SETUP_FAILED  # no environment for the command: never guessed
     assert not (ws / "ran.txt").exists()
