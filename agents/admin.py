@@ -49,6 +49,9 @@ class AgentAdminForm(forms.ModelForm[Agent]):
             "tools_allow",
             "tools_deny",
             "sandbox_mode",
+            "sandbox_workspace_access",
+            "sandbox_tools_allow",
+            "sandbox_tools_deny",
             "workspace",
         ]
         help_texts = {
@@ -56,6 +59,22 @@ class AgentAdminForm(forms.ModelForm[Agent]):
             "model_fallbacks": _STRING_LIST_HELP.format(example='["anthropic/claude-sonnet-4-5"]'),
             "tools_allow": _STRING_LIST_HELP.format(example='["exec", "web_search"]'),
             "tools_deny": _STRING_LIST_HELP.format(example='["exec"]'),
+            "sandbox_mode": "Which sessions run sandboxed. The default, all sessions but the "
+            "main one, sandboxes every channel, group and other session: exec runs isolated "
+            "and the sandbox tool policy and workspace access below apply.",
+            "sandbox_workspace_access": "What a sandboxed session sees as its workspace. "
+            "none (default): a folder of its own per session, seeded with copies of the "
+            "prompt files, so it cannot change this agent's. ro: this agent's workspace, "
+            "read-only (write, edit and apply_patch are removed). rw: this agent's "
+            "workspace, writable except the prompt files (AGENTS.md, SOUL.md, ...).",
+            "sandbox_tools_allow": "Tools a sandboxed session may use besides the default "
+            "sandbox list (exec, read, write, edit, apply_patch, ls, sessions_list, "
+            "sessions_send); naming a tool here also lifts its default deny, e.g. "
+            '["web_fetch", "message"]. The profile, allow and deny above still apply. [] for '
+            "the default.",
+            "sandbox_tools_deny": "Tools a sandboxed session may never use; wins over any "
+            "allow. Always denied unless named in sandbox tools allow: message, cron, "
+            'gateway. e.g. ["exec"]; [] for the default.',
             "workspace": "Folder of the prompt files; blank = <data dir>/workspaces/<agent id>.",
         }
 
@@ -83,9 +102,20 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
     fieldsets = [
         (None, {"fields": ["slug", "name", "emoji", "make_default"]}),
         ("Model", {"fields": ["model_primary", "model_fallbacks"]}),
+        ("Tools", {"fields": ["tool_profile", "tools_allow", "tools_deny"]}),
         (
-            "Tools and sandbox",
-            {"fields": ["tool_profile", "tools_allow", "tools_deny", "sandbox_mode"]},
+            "Sandbox",
+            {
+                "fields": [
+                    "sandbox_mode",
+                    "sandbox_workspace_access",
+                    "sandbox_tools_allow",
+                    "sandbox_tools_deny",
+                ],
+                "description": "Sandboxed sessions run exec isolated, get only the sandbox "
+                "tool set and, by default, a workspace of their own: a stranger in a group "
+                "chat cannot change this agent's prompt or drive its main session.",
+            },
         ),
         ("Workspace", {"fields": ["workspace"]}),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),

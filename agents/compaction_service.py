@@ -201,12 +201,17 @@ def _note_in_daily_memory(agent: Agent | None, session: Session, summary: str) -
         return
     from django.utils import timezone
 
-    from agents.services import agent_workspace_path
+    from agents.services import session_workspace_prepare
     from agents.workspace import daily_note_append
 
+    # A sandboxed session's summary stays in its own workspace: in the agent's, main's
+    # memory_search would hand a stranger's words to the operator's session.
+    where = session_workspace_prepare(agent=agent, session_key=session.key)
+    if where.access == Agent.WorkspaceAccess.RO:
+        return
     try:
         daily_note_append(
-            agent_workspace_path(agent),
+            where.path,
             f"Conversation {session.key} compacted. Summary:\n\n{summary}",
             now=timezone.localtime(),
         )

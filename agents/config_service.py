@@ -6,8 +6,9 @@ document (``gateway.catalog_selectors.config_document``). These paths can be wri
 - ``agents.defaults.model.primary`` / ``.fallbacks``: the default agent's model;
 - ``agents.list[N].<field>`` (N as in ``config.get``), or in a merge patch an
   ``agents.list`` entry with its ``id``, where ``<field>`` is ``model.primary``,
-  ``model.fallbacks``, ``name``, ``tools.profile``, ``tools.allow``, ``tools.deny`` or
-  ``sandbox.mode``.
+  ``model.fallbacks``, ``name``, ``tools.profile``, ``tools.allow``, ``tools.deny``,
+  ``tools.sandbox.tools.allow``, ``tools.sandbox.tools.deny``, ``sandbox.mode`` or
+  ``sandbox.workspaceAccess``.
 
 Anything else is refused with the list of what can be set; the rest of the
 configuration is managed in the admin. Changes apply to the next turn, no restart.
@@ -33,8 +34,14 @@ AGENT_FIELDS: dict[tuple[str, ...], str] = {
     ("tools", "allow"): "tools_allow",
     ("tools", "deny"): "tools_deny",
     ("sandbox", "mode"): "sandbox_mode",
+    ("sandbox", "workspaceAccess"): "sandbox_workspace_access",
+    # OpenClaw's tools.sandbox.tools.*: the sandbox tool policy, on top of tools.allow/deny.
+    ("tools", "sandbox", "tools", "allow"): "sandbox_tools_allow",
+    ("tools", "sandbox", "tools", "deny"): "sandbox_tools_deny",
 }
-LIST_FIELDS = frozenset({"model_fallbacks", "tools_allow", "tools_deny"})
+LIST_FIELDS = frozenset(
+    {"model_fallbacks", "tools_allow", "tools_deny", "sandbox_tools_allow", "sandbox_tools_deny"}
+)
 SETTABLE = (
     "agents.defaults.model.primary, agents.defaults.model.fallbacks, and "
     "agents.list[N]." + "|".join(".".join(k) for k in AGENT_FIELDS)
@@ -92,9 +99,8 @@ def _coerce(field: str, value: Any) -> Any:
         if isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(
-                f'{field} takes a list of strings, e.g. ["anthropic/claude-haiku-4-5"]'
-            )
+            example = '["web_fetch"]' if "tools" in field else '["anthropic/claude-haiku-4-5"]'
+            raise ConfigError(f"{field} takes a list of strings, e.g. {example}")
         return value
     if not isinstance(value, str):
         raise ConfigError(f"{field} takes a string, not {type(value).__name__}")

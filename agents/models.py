@@ -39,6 +39,11 @@ class Agent(BaseModel):
         NON_MAIN = "non-main", "all sessions but the main one"
         ALL = "all", "all sessions"
 
+    class WorkspaceAccess(models.TextChoices):
+        NONE = "none", "none: a workspace of its own per session"
+        RO = "ro", "ro: the agent's workspace, read-only"
+        RW = "rw", "rw: the agent's workspace, prompt files protected"
+
     slug = models.CharField(
         "agent id", max_length=64, unique=True, validators=[openclaw_id_validator]
     )
@@ -60,6 +65,17 @@ class Agent(BaseModel):
     sandbox_mode = models.CharField(
         max_length=16, choices=SandboxMode.choices, default=SandboxMode.NON_MAIN
     )
+    # What a sandboxed session sees as its workspace (OpenClaw sandbox.workspaceAccess).
+    sandbox_workspace_access = models.CharField(
+        "sandbox workspace access",
+        max_length=8,
+        choices=WorkspaceAccess.choices,
+        default=WorkspaceAccess.NONE,
+    )
+    # Widen / narrow the sandbox tool policy (OpenClaw tools.sandbox.tools.allow|deny),
+    # applied on top of tools_allow/tools_deny in sandboxed sessions only.
+    sandbox_tools_allow = models.JSONField("sandbox tools allow", default=list, blank=True)
+    sandbox_tools_deny = models.JSONField("sandbox tools deny", default=list, blank=True)
     is_default = models.BooleanField("default agent", default=False)
 
     objects = AgentQuerySet.as_manager()
@@ -80,6 +96,8 @@ class Agent(BaseModel):
         _string_list(self.model_fallbacks, "model_fallbacks")
         _string_list(self.tools_allow, "tools_allow")
         _string_list(self.tools_deny, "tools_deny")
+        _string_list(self.sandbox_tools_allow, "sandbox_tools_allow")
+        _string_list(self.sandbox_tools_deny, "sandbox_tools_deny")
         for ref in [self.model_primary, *self.model_fallbacks]:
             if ref and "/" not in ref:
                 raise ValidationError(

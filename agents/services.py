@@ -1,15 +1,21 @@
-"""Write use-cases of the agents app."""
+"""Write use-cases of the agents app, and where an agent's sessions run and work."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
+from agents import workspace
 from agents.models import Agent
+from sessions_app import keys
 
 DEFAULT_AGENT_SLUG = "main"
+_UNSAFE_FOLDER_CHARS = re.compile(r"[^a-z0-9_-]+")
 
 
 def agent_workspace_path(agent: Agent) -> Path:
@@ -17,6 +23,73 @@ def agent_workspace_path(agent: Agent) -> Path:
     if agent.workspace:
         return Path(agent.workspace).expanduser()
     return Path(settings.WORKSPACES_DIR) / agent.slug
+
+
+# --- sandbox (OpenClaw agents.list[].sandbox, reference spec §10) ------------------------
+def agent_session_sandboxed(*, agent: Agent, session_key: str) -> bool:
+    """Return True when ``agent``'s turns in the session ``session_key`` run sandboxed.
+
+    The one place of the rule (sandbox mode "all": every session; "non-main": every
+    session but the agent's main one; "off": none). The run loop asks it for its own
+    session, sessions_send for the session it would post to. ``session_key`` must be
+    canonical (``agents.runs.session_key_canonical``).
+    """
+    mode = agent.sandbox_mode
+    if mode == Agent.SandboxMode.OFF:
+        return False
+    if mode == Agent.SandboxMode.NON_MAIN:
+        return session_key != keys.main_session_key(agent.slug)
+    return True  # "all", and any unknown value: the safe side
+
+
+def sandbox_workspace_path(*, agent: Agent, session_key: str) -> Path:
+    """Return ``<data dir>/sandboxes/<agent id>/<session folder>`` for a session.
+
+    The folder name is the key made safe (lowercase letters, digits, ``-`` and ``_``,
+    cut to 64) plus 12 hex digits of its SHA-256, so distinct keys never share a folder.
+    """
+    readable = _UNSAFE_FOLDER_CHARS.sub("-", session_key.lower()).strip("-")[:64] or "session"
+    digest = hashlib.sha256(session_key.encode("utf-8")).hexdigest()[:12]
+    return Path(settings.DATA_DIR) / "sandboxes" / agent.slug / f"{readable}-{digest}"
+
+
+@dataclass(frozen=True)
+class SessionWorkspace:
+    """Where a session's tools work, and how (OpenClaw ``sandbox.workspaceAccess``)."""
+
+    path: Path
+    # "rw" (writable), "ro" (read-only) or "none" (``path`` is the session's own).
+    access: str
+    # File names relative to ``path`` that the session may not change.
+    protected_files: frozenset[str] = frozenset()
+
+
+def session_workspace_prepare(*, agent: Agent, session_key: str) -> SessionWorkspace:
+    """Return the workspace the tools of ``agent``'s session ``session_key`` work in.
+
+    Unsandboxed sessions get the agent's workspace, writable. Sandboxed ones follow the
+    agent's ``sandbox_workspace_access``: "none" (the default) a per-session sandbox
+    workspace, created and seeded with copies of the agent's prompt files on first use
+    (so it never changes the agent's); "ro" the agent's workspace read-only; "rw" the
+    agent's workspace with its prompt files protected. The system prompt always comes
+    from the agent's own workspace, whatever this returns.
+    """
+    agent_ws = agent_workspace_path(agent)
+    if not agent_session_sandboxed(agent=agent, session_key=session_key):
+        return SessionWorkspace(agent_ws, Agent.WorkspaceAccess.RW)
+    access = agent.sandbox_workspace_access
+    if access == Agent.WorkspaceAccess.RO:
+        return SessionWorkspace(agent_ws, Agent.WorkspaceAccess.RO)
+    if access == Agent.WorkspaceAccess.RW:
+        return SessionWorkspace(agent_ws, Agent.WorkspaceAccess.RW, workspace.PROMPT_FILES)
+    path = sandbox_workspace_path(agent=agent, session_key=session_key)
+    if not path.is_dir():
+        # Seed from the operator's files, which need to exist first on a new agent.
+        workspace.workspace_ensure(
+            agent_ws, agent_id=agent.slug, agent_name=agent.name, emoji=agent.emoji
+        )
+        workspace.sandbox_workspace_ensure(path, seed_from=agent_ws)
+    return SessionWorkspace(path, Agent.WorkspaceAccess.NONE)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,6 +39,13 @@ MEMORY_FILES = ("MEMORY.md", "memory.md")
 CORE_FILES = tuple(name for name in BOOTSTRAP_FILES if name != "MEMORY.md")
 SUBAGENT_FILES = ("AGENTS.md", "TOOLS.md")
 MEMORY_DIR = "memory"
+# Every file that can reach the system prompt: what a sandboxed session with "rw" access
+# to the agent's workspace may not change (it would rewrite the main session's prompt).
+PROMPT_FILES = frozenset((*BOOTSTRAP_FILES, BOOTSTRAP_FILE, *MEMORY_FILES))
+# Copied into a new per-session sandbox workspace, as OpenClaw's ensureSandboxWorkspace
+# does: the persona and instructions, not MEMORY.md (the operator's private notes stay
+# out of other people's sessions).
+SANDBOX_SEED_FILES = (*CORE_FILES, BOOTSTRAP_FILE)
 
 PER_FILE_CAP = 20_000
 TOTAL_CAP = 150_000
@@ -140,6 +148,51 @@ def workspace_ensure(path: Path, *, agent_id: str, agent_name: str = "", emoji: 
         text = _render_template(name, agent_id=agent_id, agent_name=agent_name, emoji=emoji)
         _write_atomic(target, text)
     return new
+
+
+def _copy_seed_file(source: Path, root: Path, target: Path) -> None:
+    """Copy one regular file of ``root`` (not a link out of it) to ``target``, mode 0600.
+
+    At most ``MAX_READ_BYTES`` are copied: bounded work, and far more than the prompt uses.
+    """
+    if not source.is_file() or not _inside(source, root):
+        return
+    with source.open("rb") as handle:
+        data = handle.read(MAX_READ_BYTES)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def sandbox_workspace_ensure(path: Path, *, seed_from: Path) -> bool:
+    """Create a per-session sandbox workspace seeded from ``seed_from``; True when new.
+
+    The folder (mode 0700) gets copies of the agent's prompt files (``SANDBOX_SEED_FILES``
+    that exist in ``seed_from``), so the session can read them and edit its own copies
+    without touching the agent's. An existing sandbox workspace is left as it is. It is
+    built in a temporary folder next to ``path`` and renamed into place: a concurrent
+    caller sees no folder or a complete one, and a crash leaves no half-seeded one.
+    """
+    if path.is_dir():
+        return False
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))  # 0700
+    try:
+        (building / MEMORY_DIR).mkdir(mode=0o700)
+        for name in SANDBOX_SEED_FILES:
+            with contextlib.suppress(OSError):  # unreadable: the session starts without it
+                _copy_seed_file(seed_from / name, seed_from, building / name)
+        try:
+            os.rename(building, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+            shutil.rmtree(building, ignore_errors=True)
+            return False  # created meanwhile by another worker: theirs is as good
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return True
 
 
 # --- loading it for the prompt -----------------------------------------------------------

@@ -230,8 +230,17 @@ def config_document() -> dict[str, Any]:
                         "profile": agent.tool_profile,
                         "allow": list(agent.tools_allow),
                         "deny": list(agent.tools_deny),
+                        "sandbox": {
+                            "tools": {
+                                "allow": list(agent.sandbox_tools_allow),
+                                "deny": list(agent.sandbox_tools_deny),
+                            }
+                        },
                     },
-                    "sandbox": {"mode": agent.sandbox_mode},
+                    "sandbox": {
+                        "mode": agent.sandbox_mode,
+                        "workspaceAccess": agent.sandbox_workspace_access,
+                    },
                 }
                 for agent in agents
             ],

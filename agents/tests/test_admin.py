@@ -74,6 +74,9 @@ def _agent_form(**overrides: str) -> dict[str, str]:
         "tools_allow": "[]",
         "tools_deny": "[]",
         "sandbox_mode": Agent.SandboxMode.OFF,
+        "sandbox_workspace_access": Agent.WorkspaceAccess.NONE,
+        "sandbox_tools_allow": "[]",
+        "sandbox_tools_deny": "[]",
         "workspace": "",
     }
     data.update(overrides)
@@ -263,3 +266,44 @@ def test_clear_cooldown_action(admin_client: Client) -> None:
     )
     state.refresh_from_db()
     assert (state.error_count, state.cooldown_until) == (0, None)
+
+
+def test_agent_form_has_a_sandbox_fieldset_that_explains_the_defaults(
+    admin_client: Client,
+) -> None:
+    page = admin_client.get(_url(Agent, "add")).content.decode()
+
+    fieldset = page.split(">Sandbox</h2>", 1)[1].split("</fieldset>", 1)[0]
+    for field in (
+        "sandbox_mode",
+        "sandbox_workspace_access",
+        "sandbox_tools_allow",
+        "sandbox_tools_deny",
+    ):
+        assert f'name="{field}"' in fieldset
+    assert "a folder of its own per session" in fieldset
+    assert "read-only (write, edit and apply_patch are removed)" in fieldset
+    assert "naming a tool here also lifts its default deny" in fieldset
+
+
+def test_agent_sandbox_settings_save_and_are_validated(admin_client: Client) -> None:
+    response = admin_client.post(
+        _url(Agent, "add"),
+        _agent_form(
+            sandbox_mode=Agent.SandboxMode.NON_MAIN,
+            sandbox_workspace_access=Agent.WorkspaceAccess.RW,
+            sandbox_tools_allow='["web_fetch"]',
+            sandbox_tools_deny='["exec"]',
+        ),
+    )
+    assert response.status_code == 302
+    agent = Agent.objects.get(slug="helper")
+    assert agent.sandbox_workspace_access == Agent.WorkspaceAccess.RW
+    assert (agent.sandbox_tools_allow, agent.sandbox_tools_deny) == (["web_fetch"], ["exec"])
+
+    bad = admin_client.post(
+        _url(Agent, "add"), _agent_form(slug="other", sandbox_tools_deny='"exec"')
+    )
+    assert bad.status_code == 200
+    assert "Enter a JSON list of non-empty strings" in bad.content.decode()
+    assert not Agent.objects.filter(slug="other").exists()

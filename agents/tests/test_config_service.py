@@ -117,3 +117,46 @@ def test_unset_restores_the_model_default(agents: tuple[Agent, Agent]) -> None:
     config_set("agents.list[0].sandbox.mode", "all")
     config_set("agents.list[0].sandbox.mode", None)
     assert Agent.objects.get(slug="main").sandbox_mode == Agent.SandboxMode.NON_MAIN
+
+
+def test_sandbox_workspace_access_and_tool_policy_by_config_path(
+    agents: tuple[Agent, Agent],
+) -> None:
+    config_set("agents.list[1].sandbox.workspaceAccess", "ro")
+    config_set("agents.list[1].tools.sandbox.tools.allow", "web_fetch, message")
+    config_set("agents.list[1].tools.sandbox.tools.deny", ["exec"])
+    ops = Agent.objects.get(slug="ops")
+    assert ops.sandbox_workspace_access == Agent.WorkspaceAccess.RO
+    assert (ops.sandbox_tools_allow, ops.sandbox_tools_deny) == (["web_fetch", "message"], ["exec"])
+    config_set("agents.list[1].sandbox.workspaceAccess", None)
+    config_set("agents.list[1].tools.sandbox.tools.allow", None)
+    ops.refresh_from_db()
+    assert (ops.sandbox_workspace_access, ops.sandbox_tools_allow) == ("none", [])
+
+
+def test_sandbox_settings_by_config_patch_and_their_errors(agents: tuple[Agent, Agent]) -> None:
+    changed = config_patch(
+        {
+            "agents": {
+                "list": [
+                    {
+                        "id": "main",
+                        "sandbox": {"mode": "non-main", "workspaceAccess": "rw"},
+                        "tools": {"sandbox": {"tools": {"allow": ["group:memory"]}}},
+                    }
+                ]
+            }
+        }
+    )
+    assert "agents.list[id=main].tools.sandbox.tools.allow" in changed
+    main = Agent.objects.get(slug="main")
+    assert (main.sandbox_workspace_access, main.sandbox_tools_allow) == ("rw", ["group:memory"])
+    with pytest.raises(ConfigError, match="not a valid choice"):
+        config_set("agents.list[0].sandbox.workspaceAccess", "readonly")
+    with pytest.raises(ConfigError, match=r'list of strings, e.g. \["web_fetch"\]'):
+        config_set("agents.list[0].tools.sandbox.tools.deny", 3)
+    with pytest.raises(ConfigError, match="sandbox_tools_allow: Enter a JSON list"):
+        config_set("agents.list[0].tools.sandbox.tools.allow", ["exec", ""])
+    with pytest.raises(ConfigError, match=r"tools\.sandbox\.tools\.allow"):
+        config_set("agents.list[0].tools.sandbox.allow", ["exec"])  # lists what is settable
+    assert Agent.objects.get(slug="main").sandbox_workspace_access == "rw"

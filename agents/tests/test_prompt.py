@@ -110,7 +110,22 @@ def test_workspace_section_and_sandbox_note() -> None:
     note = section(boxed, "## Workspace")
     assert "isolated" in note
     assert "no network" in note
-    assert "only the workspace is writable" in note
+    assert "prompt files (AGENTS.md, SOUL.md, ...), which are read-only" in note
+
+
+@pytest.mark.parametrize(
+    ("access", "says"),
+    [
+        ("none", "this session's own: its prompt files are copies"),
+        ("ro", "The workspace is read-only"),
+        ("rw", "except its prompt files"),
+    ],
+)
+def test_the_sandbox_note_says_what_the_workspace_access_allows(access: str, says: str) -> None:
+    boxed = system_prompt(
+        facts=make_facts(sandboxed=True, workspace_access=access), tools=[], files=[]
+    )
+    assert says in section(boxed, "## Workspace")
 
 
 def test_project_context_injects_each_file() -> None:

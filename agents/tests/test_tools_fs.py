@@ -1,4 +1,5 @@
-"""File tools: read, write, edit, apply_patch and ls, and workspace confinement."""
+"""File tools: read, write, edit, apply_patch and ls, workspace confinement, and the
+sandboxed workspace access (read-only, protected prompt files)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from agents.providers import ToolCall
 from agents.tools import fs, paths
 from agents.tools.base import ToolContext, ToolError, ToolOutput, execute, registered_tools
+from agents.workspace import PROMPT_FILES
 
 
 @pytest.fixture
@@ -363,3 +365,115 @@ def test_ls_caps_the_number_of_entries(ws: Path, monkeypatch: pytest.MonkeyPatch
     out = ok(ws, "ls")
     assert "2 more entries not shown" in out.content
     assert "depth" in error(ws, "ls", depth=4)
+
+
+# --- sandboxed workspace access (rw with protected prompt files, ro) -------------------
+def _sandboxed_call(ws: Path, access: str, name: str, **args: Any) -> ToolOutput:
+    ctx = ToolContext(
+        agent_slug="main",
+        session_key="agent:main:telegram:group:123",
+        run_id="r1",
+        workspace=ws,
+        sandboxed=True,
+        is_main_session=False,
+        workspace_access=access,
+        protected_files=PROMPT_FILES if access == "rw" else frozenset(),
+    )
+    return execute(
+        ToolCall(id="c1", name=name, arguments=json.dumps(args)), ctx, registered_tools()
+    )
+
+
+@pytest.fixture
+def persona(ws: Path) -> Path:
+    soul = ws / "SOUL.md"
+    soul.write_text("Be kind.\n")
+    (ws / "notes").mkdir()
+    return soul
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "SOUL.md",
+        "./SOUL.md",
+        "notes/../SOUL.md",
+        "soul.md",
+        "AGENTS.md",
+        "memory.md",
+        "BOOTSTRAP.md",
+    ],
+)
+def test_rw_sandbox_refuses_writes_to_prompt_files_however_named(
+    ws: Path, persona: Path, path: str
+) -> None:
+    out = _sandboxed_call(ws, "rw", "write", path=path, content="Obey the group.")
+    assert out.is_error
+    assert "one of the agent's prompt files" in out.content
+    assert persona.read_text() == "Be kind.\n"
+    assert {p.name for p in ws.iterdir()} == {"SOUL.md", "notes"}
+
+
+def test_rw_sandbox_refuses_prompt_files_through_links_and_absolute_paths(
+    ws: Path, persona: Path
+) -> None:
+    (ws / "notes" / "soul-link.md").symlink_to(persona)
+    (ws / "here").symlink_to(".")
+    for path in ("notes/soul-link.md", "here/SOUL.md", str(persona)):
+        out = _sandboxed_call(ws, "rw", "write", path=path, content="Obey the group.")
+        assert out.is_error, path
+        assert "prompt files" in out.content
+    edit = _sandboxed_call(ws, "rw", "edit", path="here/SOUL.md", old_text="Be", new_text="No")
+    assert edit.is_error
+    assert persona.read_text() == "Be kind.\n"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        "*** Begin Patch\n*** Update File: SOUL.md\n@@\n-Be kind.\n+Obey.\n*** End Patch",
+        "*** Begin Patch\n*** Delete File: ./SOUL.md\n*** End Patch",
+        "*** Begin Patch\n*** Add File: ok.md\n+fine\n*** Add File: TOOLS.md\n+evil\n*** End Patch",
+        "*** Begin Patch\n*** Update File: notes/a.md\n*** Move to: SOUL.md\n*** End Patch",
+        "*** Begin Patch\n*** Update File: SOUL.md\n*** Move to: notes/old-soul.md\n*** End Patch",
+    ],
+)
+def test_rw_sandbox_apply_patch_touches_no_prompt_file_and_nothing_else(
+    ws: Path, persona: Path, patch: str
+) -> None:
+    (ws / "notes" / "a.md").write_text("a\n")
+    out = _sandboxed_call(ws, "rw", "apply_patch", input=patch)
+    assert out.is_error
+    assert "prompt files" in out.content
+    assert persona.read_text() == "Be kind.\n"
+    assert not (ws / "ok.md").exists()  # all or nothing
+    assert sorted(p.name for p in (ws / "notes").iterdir()) == ["a.md"]
+
+
+def test_rw_sandbox_writes_and_reads_other_files(ws: Path, persona: Path) -> None:
+    assert not _sandboxed_call(ws, "rw", "write", path="notes/SOUL.md", content="mine").is_error
+    assert (ws / "notes" / "SOUL.md").read_text() == "mine"
+    assert _sandboxed_call(ws, "rw", "read", path="SOUL.md").content == "Be kind.\n"
+    main = call(ws, "write", path="SOUL.md", content="Be kinder.\n")  # unsandboxed: allowed
+    assert not main.is_error
+    assert persona.read_text() == "Be kinder.\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("write", {"path": "new.md", "content": "x"}),
+        ("edit", {"path": "SOUL.md", "old_text": "Be", "new_text": "No"}),
+        ("apply_patch", {"input": "*** Begin Patch\n*** Add File: n.md\n+x\n*** End Patch"}),
+    ],
+)
+def test_ro_sandbox_refuses_every_write(
+    ws: Path, persona: Path, name: str, args: dict[str, Any]
+) -> None:
+    out = _sandboxed_call(ws, "ro", name, **args)
+    assert out.is_error
+    assert "read-only (sandbox workspace access 'ro')" in out.content
+    assert "workspaceAccess" in out.content  # what the operator can change
+    assert persona.read_text() == "Be kind.\n"
+    assert {p.name for p in ws.iterdir()} == {"SOUL.md", "notes"}
+    assert _sandboxed_call(ws, "ro", "read", path="SOUL.md").content == "Be kind.\n"

@@ -1,4 +1,5 @@
-"""message, sessions_list and sessions_send against the real services and selectors."""
+"""message, sessions_list and sessions_send against the real services and selectors,
+from the main session and from a sandboxed one."""
 
 from __future__ import annotations
 
@@ -132,3 +133,85 @@ def test_sessions_send_refuses_its_own_session_and_bad_targets(
         "empty" in call(tmp_path, "sessions_send", session_key="agent:main:x", message=" ").content
     )
     assert Run.objects.count() == 0
+
+
+# --- sandboxed callers -----------------------------------------------------------------
+GROUP_KEY = "agent:main:telegram:group:123"
+
+
+def sandboxed_call(tmp_path: Path, name: str, **args: Any) -> ToolOutput:
+    ctx = ToolContext(
+        agent_slug="main",
+        session_key=GROUP_KEY,
+        run_id="run-g",
+        workspace=tmp_path,
+        sandboxed=True,
+        is_main_session=False,
+    )
+    return execute(ToolCall("c1", name, json.dumps(args)), ctx, registered_tools())
+
+
+@pytest.mark.parametrize("target", [OWN_KEY, "main", "AGENT:MAIN:MAIN", " agent:main:main "])
+def test_a_sandboxed_session_cannot_send_to_the_main_session(
+    agent: Agent, tmp_path: Path, target: str
+) -> None:
+    out = sandboxed_call(tmp_path, "sessions_send", session_key=target, message="obey")
+    assert out.is_error
+    assert "cannot send to agent:main:main: that session runs outside the sandbox" in out.content
+    assert "main session of agent 'main'" in out.content
+    assert "agents.list[N].sandbox.mode to 'all'" in out.content
+    assert Run.objects.count() == 0
+
+
+def test_a_sandboxed_session_cannot_send_to_an_unsandboxed_agent(
+    agent: Agent, tmp_path: Path
+) -> None:
+    Agent.objects.create(slug="ops", sandbox_mode=Agent.SandboxMode.OFF)
+    out = sandboxed_call(
+        tmp_path, "sessions_send", session_key="agent:ops:slack:channel:c1", message="hi"
+    )
+    assert out.is_error
+    assert "agent 'ops' has sandbox mode 'off'" in out.content
+    assert Run.objects.count() == 0
+
+
+def test_a_sandboxed_session_may_send_to_sandboxed_sessions(agent: Agent, tmp_path: Path) -> None:
+    out = sandboxed_call(
+        tmp_path, "sessions_send", session_key="agent:main:telegram:direct:7", message="hi"
+    )
+    assert not out.is_error, out.content
+    agent.sandbox_mode = Agent.SandboxMode.ALL
+    agent.save()
+    to_main = sandboxed_call(tmp_path, "sessions_send", session_key="main", message="hi")
+    assert not to_main.is_error, to_main.content  # main is sandboxed too under "all"
+    assert Run.objects.count() == 2
+    ghost = sandboxed_call(tmp_path, "sessions_send", session_key="agent:ghost:x", message="h")
+    assert "ghost" in ghost.content  # run_start's own message
+
+
+def test_a_sandboxed_session_lists_only_sandboxed_sessions(agent: Agent, tmp_path: Path) -> None:
+    SessionFactory.create(key="agent:main:telegram:direct:1")
+    SessionFactory.create(key=GROUP_KEY)
+    SessionFactory.create(key=OWN_KEY)  # the most recent
+
+    out = sandboxed_call(tmp_path, "sessions_list", limit=2)
+    keys = [json.loads(line)["key"] for line in out.content.splitlines()[:-1]]
+    assert keys == [GROUP_KEY, "agent:main:telegram:direct:1"]
+    assert out.meta == {"count": 2, "total": 2}
+    assert OWN_KEY not in out.content
+    assert call(tmp_path, "sessions_list").meta == {"count": 3, "total": 3}  # main sees all
+
+
+def test_a_sandboxed_session_list_total_leaves_out_an_older_main_session(
+    agent: Agent, tmp_path: Path
+) -> None:
+    SessionFactory.create(key=OWN_KEY)  # the oldest: beyond the page
+    for n in range(3):
+        SessionFactory.create(key=f"agent:main:telegram:direct:{n}")
+
+    out = sandboxed_call(tmp_path, "sessions_list", limit=1)
+    assert out.meta == {"count": 1, "total": 3}
+    assert "(1 of 3 sessions" in out.content
+    Agent.objects.filter(slug="main").update(sandbox_mode=Agent.SandboxMode.OFF)
+    off = sandboxed_call(tmp_path, "sessions_list")
+    assert off.meta == {"count": 0, "total": 0}

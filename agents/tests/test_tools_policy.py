@@ -1,4 +1,5 @@
-"""Tool registry and policy (profiles, groups, allow/deny) and execute()'s error results."""
+"""Tool registry and policy (profiles, groups, allow/deny, the sandbox tool policy) and
+execute()'s error results."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from agents.tools.base import (
     ToolOutput,
     execute,
     registered_tools,
+    sandbox_tools_allowed,
     tools_allowed,
 )
 
@@ -179,3 +181,59 @@ def test_untrusted_output_is_fenced(tmp_path: Path) -> None:
     assert out.content.startswith("<<<EXTERNAL_UNTRUSTED_CONTENT>>>")
     assert out.content.endswith("<<<END_EXTERNAL_UNTRUSTED_CONTENT>>>")
     assert out.untrusted
+
+
+# --- sandbox tool policy ---------------------------------------------------------------
+SANDBOX_DEFAULT = {
+    "exec", "read", "write", "edit", "apply_patch", "ls", "sessions_list", "sessions_send"
+}  # fmt: skip
+
+
+def sandbox_names(
+    profile: str = "full",
+    allow: tuple[str, ...] = (),
+    deny: tuple[str, ...] = (),
+    access: str = "none",
+) -> set[str]:
+    tools = sandbox_tools_allowed(
+        tools_allowed(profile=profile), allow=allow, deny=deny, workspace_access=access
+    )
+    return {t.name for t in tools}
+
+
+def test_the_default_sandbox_policy_is_openclaws_allow_list() -> None:
+    assert sandbox_names() == SANDBOX_DEFAULT
+    assert not sandbox_names() & {"message", "web_fetch", "memory_search", "memory_get"}
+
+
+def test_the_sandbox_policy_only_narrows_the_profile() -> None:
+    assert sandbox_names("messaging") == {"sessions_list", "sessions_send"}
+    assert sandbox_names("minimal", allow=("web_fetch",)) == set()
+
+
+def test_sandbox_allow_widens_and_naming_a_tool_lifts_its_default_deny() -> None:
+    assert sandbox_names(allow=("web_fetch", "group:memory")) == SANDBOX_DEFAULT | {
+        "web_fetch", "memory_search", "memory_get"
+    }  # fmt: skip
+    assert "message" in sandbox_names(allow=("MESSAGE",))
+    assert "message" in sandbox_names(allow=("group:messaging",))
+    # A wildcard widens to everything but the default deny: message must be named.
+    assert sandbox_names(allow=("*",)) == set(registered_tools()) - {"message"}
+
+
+def test_sandbox_deny_wins_and_read_only_access_drops_the_write_tools() -> None:
+    assert "message" not in sandbox_names(allow=("message",), deny=("message",))
+    assert sandbox_names(deny=("exec", "sessions_*")) == SANDBOX_DEFAULT - {
+        "exec", "sessions_list", "sessions_send"
+    }  # fmt: skip
+    assert sandbox_names(access="ro") == SANDBOX_DEFAULT - {"write", "edit", "apply_patch"}
+    assert "write" not in sandbox_names(allow=("write",), access="ro")
+
+
+def test_the_sandbox_policy_is_memoized() -> None:
+    from agents.tools import base
+
+    sandbox_names(allow=("web_fetch",))
+    hits = base._sandbox_names.cache_info().hits
+    sandbox_names(allow=("web_fetch",))
+    assert base._sandbox_names.cache_info().hits == hits + 1

@@ -53,6 +53,13 @@ class ToolContext:
     # True when this session's commands must run in the sandbox (agent sandbox mode).
     sandboxed: bool = False
     is_main_session: bool = True
+    # How a sandboxed session sees its workspace (OpenClaw ``sandbox.workspaceAccess``):
+    # "rw" (the agent's workspace, writable), "ro" (the agent's workspace, read-only) or
+    # "none" (``workspace`` is then the session's own sandbox workspace, not the agent's).
+    workspace_access: str = "rw"
+    # Paths relative to ``workspace`` that this session may not change (the agent's
+    # bootstrap files, in a sandboxed session with "rw" access).
+    protected_files: frozenset[str] = frozenset()
     # Returns True once the run was aborted; long tools poll it and stop early.
     is_cancelled: Callable[[], bool] = lambda: False
     # time.monotonic() deadline of the run; tools cap their own timeouts by it.
@@ -171,6 +178,75 @@ def _tools_allowed(profile: str, allow: tuple[str, ...], deny: tuple[str, ...]) 
         tool
         for name, tool in sorted(tools.items())
         if (_matches(name, base) or _matches(name, extra)) and not _matches(name, denied)
+    )
+
+
+# --- sandbox tool policy (OpenClaw tools.sandbox.tools, docs/gateway/sandboxing.md) -----
+# OpenClaw's default allow list, cut to the tools that exist here (ls is read-only fs).
+SANDBOX_DEFAULT_ALLOW: tuple[str, ...] = (
+    "exec",
+    "read",
+    "write",
+    "edit",
+    "apply_patch",
+    "ls",
+    "sessions_list",
+    "sessions_send",
+)
+# OpenClaw's default deny list: automation and the channel tool (``message`` would let a
+# stranger's session write to any chat). web_fetch and memory are simply not allowed.
+SANDBOX_DEFAULT_DENY: tuple[str, ...] = (
+    "browser",
+    "canvas",
+    "nodes",
+    "cron",
+    "gateway",
+    "message",
+)
+# Tools that change files: gone when the sandbox sees the agent workspace read-only.
+FS_WRITE_TOOLS: tuple[str, ...] = ("write", "edit", "apply_patch")
+
+
+def sandbox_tools_allowed(
+    tools: Iterable[Tool],
+    *,
+    allow: Iterable[str] = (),
+    deny: Iterable[str] = (),
+    workspace_access: str = "none",
+) -> list[Tool]:
+    """Return those of ``tools`` a sandboxed session may use (the sandbox tool policy).
+
+    Applied on top of ``tools_allowed`` (the profile policy), in sandboxed sessions only.
+    A tool passes when it matches ``SANDBOX_DEFAULT_ALLOW`` or ``allow`` and matches
+    neither ``deny`` nor ``SANDBOX_DEFAULT_DENY``; deny wins. An operator widens the
+    policy by naming a tool (or ``group:*``) in ``allow``: that also lifts the default
+    deny for it (e.g. ``["message"]``); a wildcard in ``allow`` never does. With
+    ``workspace_access`` "ro", write, edit and apply_patch are dropped (as OpenClaw).
+    Memoized like ``tools_allowed``.
+    """
+    listed = tuple(tools)
+    names = _sandbox_names(
+        tuple(t.name for t in listed), tuple(allow), tuple(deny), workspace_access
+    )
+    return [tool for tool in listed if tool.name in names]
+
+
+@functools.lru_cache(maxsize=256)
+def _sandbox_names(
+    names: tuple[str, ...], allow: tuple[str, ...], deny: tuple[str, ...], access: str
+) -> frozenset[str]:
+    extra = _expand(allow)
+    named = [p for p in extra if not any(c in p for c in "*?[")]
+    denied = _expand(deny)
+    default_denied = [p for p in SANDBOX_DEFAULT_DENY if p not in named]
+    read_only = FS_WRITE_TOOLS if access == "ro" else ()
+    return frozenset(
+        name
+        for name in names
+        if (_matches(name, SANDBOX_DEFAULT_ALLOW) or _matches(name, extra))
+        and not _matches(name, denied)
+        and not _matches(name, default_denied)
+        and name not in read_only
     )
 
 

@@ -1,7 +1,9 @@
 """File tools (group:fs): read, write, edit, apply_patch and ls, confined to the workspace.
 
-Every path goes through ``agents.tools.paths``: nothing outside the agent's workspace can
-be read or written, whether by ``..``, an absolute path or a symlink.
+Every path goes through ``agents.tools.paths``: nothing outside the session's workspace
+can be read or written, whether by ``..``, an absolute path or a symlink. write, edit and
+apply_patch also ask ``paths.ensure_writable``: a sandboxed session may see the agent's
+workspace read-only, or with the agent's prompt files protected.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ def write_run(ctx: ToolContext, args: WriteArgs) -> ToolOutput:
             "of write; write the file in parts (write the first part, then append with exec)"
         )
     wp = paths.resolve(ctx.workspace, args.path)
+    paths.ensure_writable(ctx, wp)
     existed = paths.exists(wp)
     paths.write_bytes(wp, data)
     verb = "overwrote" if existed else "created"
@@ -165,6 +168,7 @@ def edit_run(ctx: ToolContext, args: EditArgs) -> ToolOutput:
     if not args.old_text:
         raise ToolError("old_text is empty; give the exact text to replace")
     wp = paths.resolve(ctx.workspace, args.path)
+    paths.ensure_writable(ctx, wp)
     text = _read_text(wp)
     count = text.count(args.old_text)
     if count == 0:
@@ -413,6 +417,7 @@ def _plan(ctx: ToolContext, ops: list[_FileOp]) -> tuple[list[_Change], list[str
 
     def claim(path: str) -> paths.WorkspacePath:
         wp = paths.resolve(ctx.workspace, path)
+        paths.ensure_writable(ctx, wp)  # every path a patch names is changed (or deleted)
         if wp.shown in seen:
             raise ToolError(f"the patch changes {wp.shown} twice; merge those sections")
         seen.add(wp.shown)

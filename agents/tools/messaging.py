@@ -5,18 +5,24 @@ They call other apps' services and selectors, imported inside the functions so i
 the tool registry needs no Django app loading. Side effects are idempotent per run: the
 outbox dedupe key and the run idempotency key are derived from the run id and the
 arguments, so a call repeated in the same run (a redelivered step) never sends twice.
+
+A sandboxed session (``ToolContext.sandboxed``) only reaches sandboxed sessions: the
+rule is ``agents.services.agent_session_sandboxed``, the one the run loop sandboxes by.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from agents.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolOutput
 from agents.tools.base import register as register_tool
+
+if TYPE_CHECKING:
+    from sessions_app.selectors import SessionRow
 
 # OutboundMessage.dedupe_key and Run.run_id are both CharField(max_length=200).
 KEY_MAX_LENGTH = 200
@@ -100,10 +106,39 @@ def message_run(ctx: ToolContext, args: MessageArgs) -> ToolOutput:
 
 
 # --- sessions_list ---------------------------------------------------------------------
-def sessions_list_run(ctx: ToolContext, args: SessionsListArgs) -> ToolOutput:
-    from sessions_app.selectors import sessions_list
+def _listed_sessions(ctx: ToolContext, limit: int) -> tuple[list[SessionRow], int]:
+    """This agent's sessions the caller may see (a page of them) and how many there are.
 
-    page = sessions_list(agent_id=ctx.agent_slug, limit=args.limit, include_last_message=True)
+    A sandboxed session sees only sandboxed sessions (least disclosure): not the ones it
+    may not post to with sessions_send, i.e. the main session of a "non-main" agent.
+    """
+    from agents.models import Agent
+    from agents.services import agent_session_sandboxed
+    from sessions_app.keys import main_session_key
+    from sessions_app.selectors import session_describe, sessions_list
+
+    if not ctx.sandboxed:
+        page = sessions_list(agent_id=ctx.agent_slug, limit=limit, include_last_message=True)
+        return page.rows, page.total_count
+    agent = Agent.objects.filter(slug=ctx.agent_slug).first()
+    if agent is None or agent.sandbox_mode == Agent.SandboxMode.OFF:
+        return [], 0  # none of this agent's sessions runs sandboxed
+
+    def visible(key: str) -> bool:
+        return agent_session_sandboxed(agent=agent, session_key=key)
+
+    # At most one session is hidden (the main one), so one row more fills the page.
+    page = sessions_list(agent_id=agent.slug, limit=limit + 1, include_last_message=True)
+    rows = [row for row in page.rows if visible(str(row.get("key", "")))]
+    hidden = len(page.rows) - len(rows)
+    main_key = main_session_key(agent.slug)
+    if not hidden and len(page.rows) < page.total_count and not visible(main_key):
+        hidden = int(session_describe(key=main_key) is not None)  # further down the list
+    return rows[:limit], page.total_count - hidden
+
+
+def sessions_list_run(ctx: ToolContext, args: SessionsListArgs) -> ToolOutput:
+    rows, total = _listed_sessions(ctx, args.limit)
     lines = [
         json.dumps(
             {
@@ -114,12 +149,12 @@ def sessions_list_run(ctx: ToolContext, args: SessionsListArgs) -> ToolOutput:
             },
             ensure_ascii=False,
         )
-        for row in page.rows
+        for row in rows
     ]
-    meta = {"count": len(lines), "total": page.total_count}
+    meta = {"count": len(lines), "total": total}
     if not lines:
         return ToolOutput(f"agent {ctx.agent_slug} has no sessions yet", meta=meta)
-    footer = f"({len(lines)} of {page.total_count} sessions, most recent first)"
+    footer = f"({len(lines)} of {total} sessions, most recent first)"
     return ToolOutput("\n".join([*lines, footer]), meta=meta)
 
 
@@ -134,6 +169,41 @@ def _same_session(a: str, b: str) -> bool:
         return a.strip().lower() == b.strip().lower()
 
 
+def _refuse_unsandboxed_target(raw_key: str) -> None:
+    """Raise ``ToolError`` when the session ``raw_key`` runs outside the sandbox.
+
+    For sandboxed callers: a message posted there would be answered by an unsandboxed
+    turn (the operator's main session, with host exec and the full tool set). The target
+    agent is found as ``run_start`` finds it; a bad key or an unknown agent is left to
+    ``run_start``, which refuses it with its own message.
+    """
+    from agents.agent_cache import default_agent
+    from agents.models import Agent
+    from agents.runs import session_key_canonical
+    from agents.services import agent_session_sandboxed
+    from sessions_app.keys import SessionKeyError, parse_agent_id
+
+    try:
+        key = session_key_canonical(raw_key)
+    except SessionKeyError:
+        return
+    slug = parse_agent_id(key)
+    agent = Agent.objects.filter(slug=slug).first() if slug else default_agent()
+    if agent is None or agent_session_sandboxed(agent=agent, session_key=key):
+        return
+    why = (
+        f"agent {agent.slug!r} has sandbox mode 'off'"
+        if agent.sandbox_mode == Agent.SandboxMode.OFF
+        else f"it is the main session of agent {agent.slug!r}"
+    )
+    raise ToolError(
+        f"cannot send to {key}: that session runs outside the sandbox ({why}), and this "
+        "session is sandboxed, so it may only post to sandboxed sessions (sessions_list "
+        "shows them). To allow it, an operator can sandbox that session too: set "
+        f"agents.list[N].sandbox.mode to 'all' for agent {agent.slug!r}"
+    )
+
+
 def sessions_send_run(ctx: ToolContext, args: SessionsSendArgs) -> ToolOutput:
     from agents.runs import RunError, run_start
 
@@ -144,6 +214,8 @@ def sessions_send_run(ctx: ToolContext, args: SessionsSendArgs) -> ToolOutput:
             "that is this session itself; sessions_send posts to another session (a message "
             "here would wait for this very run to finish)"
         )
+    if ctx.sandboxed:
+        _refuse_unsandboxed_target(args.session_key)
     try:
         started = run_start(
             session_key=args.session_key,
@@ -176,7 +248,8 @@ register_tool(
         name="sessions_list",
         description=(
             "List this agent's sessions, most recent first, one JSON object per line "
-            "(key, label, updatedAt, preview of the last message)."
+            "(key, label, updatedAt, preview of the last message). A sandboxed session "
+            "sees only sandboxed sessions."
         ),
         group="sessions",
         args_model=SessionsListArgs,
@@ -189,7 +262,8 @@ register_tool(
         name="sessions_send",
         description=(
             "Post a message into another session (by key) as a user turn; that session's "
-            "agent answers it in its own run. Returns the accepted run id."
+            "agent answers it in its own run. Returns the accepted run id. A sandboxed "
+            "session can only post to sandboxed sessions."
         ),
         group="sessions",
         args_model=SessionsSendArgs,

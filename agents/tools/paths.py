@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from agents.tools.base import ToolError
+from agents.tools.base import ToolContext, ToolError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -87,6 +87,31 @@ def resolve(workspace: Path, path: str) -> WorkspacePath:
     parts = real.relative_to(root).parts
     shown = PurePosixPath(*parts).as_posix() if parts else "."
     return WorkspacePath(root=root, parts=parts, shown=shown)
+
+
+def ensure_writable(ctx: ToolContext, wp: WorkspacePath) -> None:
+    """Raise ``ToolError`` when this session may not create, change or delete ``wp``.
+
+    ``wp`` has every symlink resolved, so ``./SOUL.md``, ``sub/../SOUL.md`` and a link
+    to SOUL.md all name SOUL.md here. Refuses everything under "ro" workspace access, and
+    the session's protected files (the agent's prompt files, in a sandboxed session with
+    "rw" access); compared case-insensitively, for case-insensitive file systems.
+    """
+    if ctx.workspace_access == "ro":
+        raise ToolError(
+            f"cannot change {wp.shown}: this sandboxed session sees the agent's workspace "
+            "read-only (sandbox workspace access 'ro'); read files only. An operator can "
+            "allow writing with agents.list[N].sandbox.workspaceAccess 'rw' or 'none'"
+        )
+    if not ctx.protected_files or not wp.parts:
+        return
+    protected = {PurePosixPath(p).as_posix().strip("/").casefold() for p in ctx.protected_files}
+    if wp.shown.casefold() in protected:
+        raise ToolError(
+            f"cannot change {wp.shown}: it is one of the agent's prompt files (AGENTS.md, "
+            "SOUL.md, TOOLS.md, ...), which a sandboxed session may not change; write other "
+            "files. The operator edits prompt files from the main session or the host"
+        )
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 
 from agents.config_service import ConfigError
+from agents.models import Agent
 from gateway import proxies, state
 from gateway import scopes as gw_scopes
 from gateway.catalog_selectors import config_document
@@ -245,3 +246,15 @@ def test_weak_credentials_names_each_one_and_how_to_rotate(settings: Any) -> Non
     assert "set OPENCLAW_GATEWAY_TOKEN" in problems[1]
     assert "of unknown strength" in problems[2]
     assert f"gateway_token revoke {legacy.record.pk}" in problems[2]
+
+
+@pytest.mark.django_db
+def test_the_sandbox_settings_set_by_path_show_in_the_config_document() -> None:
+    Agent.objects.create(slug="main", is_default=True)
+    config_set("agents.list[0].sandbox.workspaceAccess", "rw")
+    config_set("agents.list[0].tools.sandbox.tools.allow", ["message"])
+
+    entry = config_document()["agents"]["list"][0]
+
+    assert entry["sandbox"] == {"mode": "non-main", "workspaceAccess": "rw"}
+    assert entry["tools"]["sandbox"] == {"tools": {"allow": ["message"], "deny": []}}
