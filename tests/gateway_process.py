@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The team-mode tests share one PostgreSQL database that outlives test runs. A changed
+# OPENCLAW_GATEWAY_TOKEN revokes the previous one there, and a revoked value can never
+# come back: one fresh value per test run, shared by every team-mode test.
+TEAM_TOKEN = "team-" + secrets.token_hex(20)
 # Settings that must not leak from the developer's shell or the test plugin into a child.
 _SCRUBBED = (
     "DATABASE_URL",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway_process import GatewayProcess, child_env, free_port, run_manage
+from tests.gateway_process import TEAM_TOKEN, GatewayProcess, child_env, free_port, run_manage
 
 pytestmark = pytest.mark.process
 
@@ -273,7 +273,7 @@ def test_it_runs_on_postgresql_and_redis(services: dict[str, str], tmp_path: Pat
         REDIS_URL=services["REDIS_URL"],
         DJANGO_SECRET_KEY="team-secret-" + "s" * 40,
         OPENCLAW_ENCRYPTION_KEY="dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAxMjM=",
-        OPENCLAW_GATEWAY_TOKEN="team-token-0123456789abcdefghijkl",
+        OPENCLAW_GATEWAY_TOKEN=TEAM_TOKEN,
     )
     assert run_manage("migrate", "-v0", env=env).returncode == 0
     with GatewayProcess(env) as gw:

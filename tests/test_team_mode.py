@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.gateway_process import REPO, GatewayProcess, child_env, run_manage
+from tests.gateway_process import REPO, TEAM_TOKEN, GatewayProcess, child_env, run_manage
 
 pytestmark = [pytest.mark.process, pytest.mark.services]
 
-TOKEN = "team-mode-token-0123456789abcdef"
+TOKEN = TEAM_TOKEN
 
 
 def _team_env(services: dict[str, str], data: Path) -> dict[str, str]:
