@@ -57,7 +57,19 @@ from agents.providers import (
     Usage,
     provider_client,
 )
-from agents.tools.base import Tool, ToolContext, ToolOutput, execute, tools_allowed
+from agents.services import (
+    agent_session_sandboxed,
+    agent_workspace_path,
+    session_workspace_prepare,
+)
+from agents.tools.base import (
+    Tool,
+    ToolContext,
+    ToolOutput,
+    execute,
+    sandbox_tools_allowed,
+    tools_allowed,
+)
 from core import events
 from core.leases import lease_renew
 from core.redact import redact
@@ -515,23 +527,31 @@ class _Turn:
     # tools -------------------------------------------------------------------------
     def _tools(self) -> list[Tool]:
         agent = self.c.agent
-        return tools_allowed(
+        allowed = tools_allowed(
             profile=agent.tool_profile, allow=agent.tools_allow, deny=agent.tools_deny
+        )
+        if not self._sandboxed():
+            return allowed
+        # OpenClaw's sandbox tool policy, on top of the profile policy.
+        return sandbox_tools_allowed(
+            allowed,
+            allow=agent.sandbox_tools_allow,
+            deny=agent.sandbox_tools_deny,
+            workspace_access=agent.sandbox_workspace_access,
         )
 
     def _workspace(self) -> Path:
-        from agents.services import agent_workspace_path
+        """The agent's own workspace: where the system prompt's files always come from.
 
+        A sandboxed session's tools may work elsewhere (``session_workspace_prepare``).
+        """
         return agent_workspace_path(self.c.agent)
 
     def _is_main_session(self) -> bool:
         return self.session_key == keys.main_session_key(self.c.agent.slug)
 
     def _sandboxed(self) -> bool:
-        mode = self.c.agent.sandbox_mode
-        return mode == Agent.SandboxMode.ALL or (
-            mode == Agent.SandboxMode.NON_MAIN and not self._is_main_session()
-        )
+        return agent_session_sandboxed(agent=self.c.agent, session_key=self.session_key)
 
     def _tool_step(self, call: ToolCall, step_no: int) -> None:
         now = timezone.now()
@@ -554,19 +574,23 @@ class _Turn:
                 "args": call.arguments_or_empty(),
             },
         )
+        ws = session_workspace_prepare(agent=self.c.agent, session_key=self.session_key)
         ctx = ToolContext(
             agent_slug=self.c.agent.slug,
             session_key=self.session_key,
             run_id=self.run.run_id,
-            workspace=self._workspace(),
+            workspace=ws.path,
             sandboxed=self._sandboxed(),
             is_main_session=self._is_main_session(),
+            workspace_access=ws.access,
+            protected_files=ws.protected_files,
             is_cancelled=self.is_cancelled,
             deadline=self.deadline,
             origin=dict(self.run.reply_to or {}),
         )
         output = execute(call, ctx, self.allowed)
-        _PROMPT_FILES.pop(str(ctx.workspace), None)  # the tool may have edited them
+        # The tool may have edited the prompt files, which come from the agent's workspace.
+        _PROMPT_FILES.pop(str(self._workspace()), None)
         content = redact(output.content)
         with transaction.atomic():
             self.hold()
@@ -642,8 +666,10 @@ class _Turn:
         return request, compaction.estimate_request_tokens(system, messages, specs)
 
     def _system_prompt(self, model_ref: str) -> str:
-        ws = self._workspace()
-        files = _workspace_files(self.c.agent, ws)
+        # The prompt files are the operator's: always the agent's own workspace, never a
+        # sandboxed session's copy. The model is told where its tools work.
+        files = _workspace_files(self.c.agent, self._workspace())
+        where = session_workspace_prepare(agent=self.c.agent, session_key=self.session_key)
         origin = self.run.reply_to or {}
         facts = prompt.RuntimeFacts(
             agent_id=self.c.agent.slug,
@@ -655,10 +681,11 @@ class _Turn:
             sender=str(origin.get("sender") or ""),
             timezone=_timezone_name(),
             now=timezone.localtime(timezone.now(), _tzinfo()),
-            workspace=ws,
+            workspace=where.path,
             sandboxed=self._sandboxed(),
             is_main_session=self._is_main_session(),
             host="linux",
+            workspace_access=where.access,
         )
         return prompt.system_prompt(
             facts=facts, tools=[t.spec() for t in self.allowed.values()], files=files
