@@ -13,8 +13,10 @@ worker died (the sweeper hands expired leases back), reads the steps and resumes
 
 Between steps, before every streamed chunk is shown, and while a tool runs, the run
 checks its cancel flag (``chat.abort``), its lease (renewed) and its deadline
-(``AGENT_RUN_TIMEOUT_S``). The final message is written to the transcript before
-``chat`` ``final`` is announced.
+(``AGENT_RUN_TIMEOUT_S``). Where it cannot check (a stalled provider, a stuck tool), the
+process's watchdog (``agents.watchdog``) stops it: abort, time limit and shutdown hold in
+every Celery pool. A shutdown hands the run back instead of ending it. The final message
+is written to the transcript before ``chat`` ``final`` is announced.
 
 Queue modes (a message arriving while its session runs), decided when a run is claimed:
 ``followup`` answers each message in its own turn; ``collect`` (default) merges every
@@ -33,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,7 @@ from agents.providers import (
     TextDelta,
     ToolCall,
     Usage,
+    error_kind,
     provider_client,
 )
 from agents.services import (
@@ -70,8 +74,9 @@ from agents.tools.base import (
     sandbox_tools_allowed,
     tools_allowed,
 )
+from agents.watchdog import STOP_SHUTDOWN, Flight, watchdog
 from core import events
-from core.leases import lease_renew
+from core.leases import lease_release, lease_renew
 from core.redact import redact
 from sessions_app import keys
 from sessions_app.models import Session
@@ -84,13 +89,20 @@ DELTA_INTERVAL_S = 0.15
 # The cancel flag is read before every chunk is shown: nothing appears after a stop.
 CHECK_EVERY_S = 0.0
 SLEEP_SLICE_S = 0.1
+# A wait (cooldown) re-checks the database this often; the watchdog wakes it at once on
+# abort, time limit or shutdown.
+WAIT_SLICE_S = 1.0
+# Past a key's cooldown before calling it again: its end must be behind us, for every
+# host's clock reading the same row.
+COOLDOWN_MARGIN_S = 0.2
 LEASE_RENEW_EVERY_S = 30.0
 SILENT_REPLY = "NO_REPLY"
 ACTIVE_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING)
 
 
 class _StopRunError(Exception):
-    """Raised inside the loop when the run must stop: ``cancel``, ``lost`` or ``timeout``."""
+    """Raised inside the loop when the run must stop: ``cancel``, ``lost``, ``timeout``
+    or ``shutdown`` (this process stops: the run is handed back, not ended)."""
 
     def __init__(self, why: str) -> None:
         super().__init__(why)
@@ -258,6 +270,15 @@ class _ModelResult:
 
 
 @dataclass
+class _Tries:
+    """The attempts of one model step: how many it may make, made, the last failure."""
+
+    budget: int
+    made: int = 0
+    last_error: ProviderError | None = None
+
+
+@dataclass
 class _Turn:
     c: _Claimed
     owner: str
@@ -276,6 +297,11 @@ class _Turn:
     compacted: bool = False
     next_no: int = 1
     model_step_no: int | None = None
+    # This run in the process's watchdog (``run_advance`` registers it).
+    flight: Flight | None = None
+    # What failover did in the current model step (skipped keys, waits), for its RunStep.
+    failover_notes: list[str] = field(default_factory=list)
+    last_request: ModelRequest | None = None
 
     def __post_init__(self) -> None:
         self.last_renew_at = self.clock()
@@ -370,7 +396,8 @@ class _Turn:
 
     # control -----------------------------------------------------------------------
     def check(self, *, force: bool = False) -> None:
-        """Raise ``_StopRunError`` on abort, lost lease or deadline."""
+        """Raise ``_StopRunError`` on abort, lost lease, deadline or shutdown."""
+        self.stopped()
         now = self.clock()
         if now >= self.deadline:
             raise _StopRunError("timeout")
@@ -407,6 +434,17 @@ class _Turn:
                 "pk"
             ).first()
 
+    def stopped(self) -> None:
+        """Raise ``_StopRunError`` if the watchdog stopped this run (no query)."""
+        flight = self.flight
+        if flight is not None and flight.stop is not None:
+            raise _StopRunError(flight.stop)
+
+    def doing(self, what: str) -> None:
+        """Say what the run does now: the watchdog's and the shutdown's log lines."""
+        if self.flight is not None:
+            self.flight.doing = what
+
     def is_cancelled(self) -> bool:
         try:
             self.check()
@@ -415,10 +453,15 @@ class _Turn:
         return False
 
     def sleep(self, seconds: float) -> None:
-        end = self.clock() + seconds
-        while (left := end - self.clock()) > 0:
+        # Real time, not self.clock: a test's frozen clock must not make a wait endless.
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
             self.check(force=True)
-            time.sleep(min(left, SLEEP_SLICE_S))
+            if self.flight is not None:
+                self.flight.wake.wait(min(left, WAIT_SLICE_S))
+            else:
+                time.sleep(min(left, SLEEP_SLICE_S))
+        self.check(force=True)
 
     # the loop ----------------------------------------------------------------------
     def drive(self) -> None:
@@ -441,6 +484,7 @@ class _Turn:
             if pending is not None:
                 for call in pending:
                     self.check(force=True)
+                    self.doing(f"running the tool {call.name}")
                     self._tool_step(call, self._next_step_no())
                 self._steer()
                 continue
@@ -692,7 +736,13 @@ class _Turn:
         )
 
     def _model_step(self, step_no: int) -> _ModelResult | None:
-        """One model call with failover; None when it asked for tools (recorded)."""
+        """One model call with failover; None when it asked for tools (recorded).
+
+        A key in cooldown is not called: it is skipped (noted in the step's output) for
+        the next key or fallback model. When every candidate is cooling down the turn
+        waits for the first to be usable again if that comes before the run's deadline,
+        else it fails at once (``rate_limit``, saying when a key is usable again).
+        """
         chain = model_chain(agent=self.c.agent, session_override=self.c.session.model_override)
         RunStep.objects.create(
             run=self.run,
@@ -702,58 +752,57 @@ class _Turn:
             started_at=timezone.now(),
         )
         self.model_step_no = step_no
-        attempts = failover.plan_attempts(chain, max_attempts=int(settings.AGENT_MAX_ATTEMPTS))
-        last_error: ProviderError | None = None
-        used: set[str] = set()
-        attempt_no = 0
-        while attempt_no < len(attempts):
-            attempt = attempts[attempt_no]
-            attempt_no += 1
-            if last_error is not None:
-                wait = failover.retry_wait_s(
-                    last_error,
-                    reuse=attempt.profile.id in used,
-                    attempt=attempt_no - 1,
-                    base_delay_s=settings.AGENT_RETRY_BASE_DELAY_MS / 1000,
-                )
-                self.status(
-                    "starting_model",
-                    retry={
-                        "attempt": attempt_no,
-                        "maxAttempts": len(attempts),
-                        "reason": _retry_reason(last_error),
-                    },
-                )
-                if wait:
-                    self.sleep(wait)
-            used.add(attempt.profile.id)
-            request, tokens = self._request(attempt.model_ref, attempt.model)
-            if not self.compacted and self._over_budget(attempt.model_ref, tokens):
-                self._auto_compact(attempt.model_ref, request)
-                request, tokens = self._request(attempt.model_ref, attempt.model)
+        self.failover_notes = []
+        max_attempts = int(settings.AGENT_MAX_ATTEMPTS)
+        planned = failover.plan(chain, max_attempts=max_attempts)
+        # Every model with a key gets an attempt, as in the plan.
+        tries = _Tries(budget=max(max_attempts, planned.models))
+        while tries.made < tries.budget:
+            self._note_skipped(planned.cooling)
+            if not planned.attempts:
+                self._await_cooldown(planned, step_no, tries)
+            else:
+                done, result = self._attempts(planned.attempts, step_no, tries)
+                if done:
+                    return result
+            # Planned again: the keys that failed are cooling down now.
+            planned = failover.plan(chain, max_attempts=max(1, tries.budget - tries.made))
+        assert tries.last_error is not None
+        self._finish_model_step(step_no, error=tries.last_error)
+        raise tries.last_error
+
+    def _attempts(
+        self, planned: list[failover.Attempt], step_no: int, tries: _Tries
+    ) -> tuple[bool, _ModelResult | None]:
+        """Try the planned attempts in order: (True, result) once one answers (None when
+        it asked for tools), (False, None) when none did. Raises a non-retriable error."""
+        queue = list(planned)
+        while queue and tries.made < tries.budget:
+            attempt = queue[0]
+            until = failover.cooling_until(attempt.profile.id)
+            if until is not None:
+                # Cooling down since the plan was made: its failure a moment ago for
+                # another model of its provider, or another worker's.
+                queue.pop(0)
+                self._note_skipped([dataclass_replace(attempt, cooling_until=until)])
+                continue
+            tries.made += 1
+            self._retry_status(tries.made, tries.budget, tries.last_error)
             try:
-                done = self._stream(attempt, request)
+                done = self._call(attempt)
             except ProviderError as exc:
                 exc.message = redact(exc.message)
                 if exc.reason == "context_length" and not self.compacted:
-                    self._auto_compact(attempt.model_ref, request, force=True)
-                    attempt_no -= 1  # the same attempt again, with a smaller context
+                    sent = self.last_request or self._request(attempt.model_ref, attempt.model)[0]
+                    self._auto_compact(attempt.model_ref, sent, force=True)
+                    tries.made -= 1  # the same attempt again, with a smaller context
                     continue
                 if not exc.retriable:
                     self._finish_model_step(step_no, error=exc)
                     raise
-                failover.record_failure(attempt.profile.id, exc)
-                logger.warning(
-                    "run %s: %s via %s failed (%s); %s",
-                    self.run.run_id,
-                    attempt.model_ref,
-                    attempt.profile.id,
-                    exc.reason,
-                    "trying the next" if attempt_no < len(attempts) else "no attempts left",
-                    extra={"run_id": self.run.run_id},
-                )
-                last_error = exc
-                self.reset_text()
+                queue.pop(0)
+                self._attempt_failed(attempt, exc, last=tries.made >= tries.budget)
+                tries.last_error = exc
                 continue
             failover.record_success(attempt.profile.id)
             self.model_ref = attempt.model_ref
@@ -762,21 +811,119 @@ class _Turn:
             if done.tool_calls:
                 self._record_tool_request(step_no, result)
                 self.reset_text()
-                return None
-            return result
-        assert last_error is not None
-        self._finish_model_step(step_no, error=last_error)
-        raise last_error
+                return True, None
+            return True, result
+        return False, None
+
+    def _retry_status(self, attempt_no: int, budget: int, last_error: ProviderError | None) -> None:
+        """Before each attempt after a failure: v4 chat ``status`` with ``retry``."""
+        if last_error is None:
+            return
+        retry = {"attempt": attempt_no, "maxAttempts": budget, "reason": _retry_reason(last_error)}
+        self.status("starting_model", retry=retry)
+
+    def _call(self, attempt: failover.Attempt) -> StreamDone:
+        """One attempt: the request (compacted first if over budget), then its stream."""
+        self.doing(f"calling {attempt.model_ref} via {attempt.profile.id}")
+        request, tokens = self._request(attempt.model_ref, attempt.model)
+        if not self.compacted and self._over_budget(attempt.model_ref, tokens):
+            self._auto_compact(attempt.model_ref, request)
+            request, tokens = self._request(attempt.model_ref, attempt.model)
+        self.last_request = request
+        return self._stream(attempt, request)
+
+    def _attempt_failed(self, attempt: failover.Attempt, exc: ProviderError, *, last: bool) -> None:
+        until = failover.record_failure(attempt.profile.id, exc)
+        self.failover_notes.append(
+            f"{attempt.model_ref} via {attempt.profile.id} failed ({exc.reason}); "
+            f"in cooldown until {failover.utc_text(until)}"
+        )
+        logger.warning(
+            "run %s: %s via %s failed (%s); %s",
+            self.run.run_id,
+            attempt.model_ref,
+            attempt.profile.id,
+            exc.reason,
+            "no attempts left" if last else "trying the next",
+            extra={"run_id": self.run.run_id},
+        )
+        self.reset_text()
+
+    def _note_skipped(self, cooling: list[failover.Attempt]) -> None:
+        for attempt in cooling:
+            if attempt.cooling_until is None:
+                continue
+            note = (
+                f"skipped {attempt.profile.id} for {attempt.model_ref}: in cooldown until "
+                f"{failover.utc_text(attempt.cooling_until)}"
+            )
+            if note not in self.failover_notes:
+                self.failover_notes.append(note)
+
+    def _await_cooldown(self, planned: failover.Plan, step_no: int, tries: _Tries) -> None:
+        """Every candidate is cooling down: wait for the first, or fail if it is too late."""
+        last_error = tries.last_error
+        first = planned.cooling[0]
+        ready_at = first.cooling_until or timezone.now()
+        wait_s = max(0.0, (ready_at - timezone.now()).total_seconds())
+        if self.clock() + wait_s >= self.deadline:
+            message = failover.cooldown_message(
+                planned,
+                why="that is past the run's time limit (OPENCLAW_RUN_TIMEOUT_S), so the "
+                "run stops now without calling it",
+            )
+            if last_error is not None:
+                message = f"{last_error.message}; then {message}"
+            error = ProviderError(message, reason="rate_limit")
+            self.failover_notes.append(
+                f"no key usable before the run's time limit: {first.profile.id} is in "
+                f"cooldown until {failover.utc_text(ready_at)}"
+            )
+            self._finish_model_step(step_no, error=error)
+            raise error
+        until = failover.utc_text(ready_at)
+        reason = (
+            _retry_reason(last_error)
+            if last_error is not None
+            else _reason_text(first.cooling_reason or "rate_limit")
+        )
+        self.status(
+            "starting_model",
+            retry={"attempt": tries.made + 1, "maxAttempts": tries.budget, "reason": reason},
+            waitMs=int(wait_s * 1000),
+            message=f"every key is in cooldown: waiting {wait_s:.0f} s for "
+            f"{first.profile.id}, usable again at {until}",
+        )
+        self.doing(f"waiting {wait_s:.0f} s for the cooldown of {first.profile.id}")
+        logger.info(
+            "run %s: every key is in cooldown; waiting %.0f s for %s",
+            self.run.run_id,
+            wait_s,
+            first.profile.id,
+            extra={"run_id": self.run.run_id},
+        )
+        began = time.monotonic()
+        self.sleep(wait_s + COOLDOWN_MARGIN_S)
+        self.failover_notes.append(
+            f"waited {time.monotonic() - began:.0f} s for the cooldown of {first.profile.id} "
+            f"(until {until})"
+        )
 
     def _stream(self, attempt: failover.Attempt, request: ModelRequest) -> StreamDone:
         client = provider_client(attempt.profile, timeout_s=float(settings.AGENT_MODEL_TIMEOUT_S))
         done: StreamDone | None = None
-        for event in client.stream(request):
-            self.check()
-            if isinstance(event, TextDelta):
-                self.add_text(event.text)
-            else:
-                done = event
+        try:
+            for event in client.stream(request):
+                self.check()
+                if isinstance(event, TextDelta):
+                    self.add_text(event.text)
+                else:
+                    done = event
+        except ProviderError:
+            # A request the watchdog cut (abort, time limit, shutdown) is the run
+            # stopping, not the key failing: no cooldown, no next attempt.
+            self.stopped()
+            raise
         self.check(force=True)
         if done is None:
             raise ProviderError(
@@ -811,6 +958,7 @@ class _Turn:
                     "usage": _usage_dict(result.done.usage),
                     "model": result.model_ref,
                     "profile": result.profile_id,
+                    **self._failover_output(),
                 },
                 finished_at=timezone.now(),
             )
@@ -829,9 +977,13 @@ class _Turn:
         RunStep.objects.filter(run=self.run, step_no=step_no).update(
             status=RunStep.Status.FAILED,
             error=f"{error.reason}: {error.message}"[:2000],
-            output={"reason": error.reason, "status": error.status},
+            output={"reason": error.reason, "status": error.status, **self._failover_output()},
             finished_at=timezone.now(),
         )
+
+    def _failover_output(self) -> dict[str, Any]:
+        """What failover did in this model step (keys skipped, cooldowns waited)."""
+        return {"failover": list(self.failover_notes)} if self.failover_notes else {}
 
     # compaction --------------------------------------------------------------------
     def _over_budget(self, model_ref: str, tokens: int) -> bool:
@@ -842,6 +994,7 @@ class _Turn:
         from agents.compaction_service import CompactionError, session_compact
 
         self.compacted = True
+        self.doing(f"compacting the context for {model_ref}")
         self._agent("compaction", {"phase": "start"})
         self.status("preparing_context")
         try:
@@ -906,6 +1059,7 @@ class _Turn:
                         "usage": _usage_dict(result.done.usage),
                         "model": result.model_ref,
                         "profile": result.profile_id,
+                        **self._failover_output(),
                     },
                     finished_at=timezone.now(),
                 )
@@ -959,9 +1113,10 @@ class _Turn:
             self.lock_session()
             if not self._end(Run.Status.ABORTED):
                 return
-            RunStep.objects.filter(
-                run=self.run, status=RunStep.Status.RUNNING, kind=RunStep.Kind.MODEL_CALL
-            ).update(status=RunStep.Status.FAILED, error="aborted", finished_at=timezone.now())
+            # Any kind: a step still running when the watchdog ends a stuck run is over too.
+            RunStep.objects.filter(run=self.run, status=RunStep.Status.RUNNING).update(
+                status=RunStep.Status.FAILED, error="aborted", finished_at=timezone.now()
+            )
             if self.text:
                 session_message_append(
                     session=self.c.session,
@@ -1006,9 +1161,9 @@ class _Turn:
             self.lock_session()
             if not self._end(Run.Status.FAILED, error_kind=kind, error_message=message[:4000]):
                 return
-            RunStep.objects.filter(
-                run=self.run, status=RunStep.Status.RUNNING, kind=RunStep.Kind.MODEL_CALL
-            ).update(status=RunStep.Status.FAILED, error=message[:2000], finished_at=timezone.now())
+            RunStep.objects.filter(run=self.run, status=RunStep.Status.RUNNING).update(
+                status=RunStep.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+            )
             merged = self._end_merged()
             if merged:
                 Run.objects.filter(run_id__in=merged).update(
@@ -1032,6 +1187,39 @@ class _Turn:
             extra={"run_id": self.run.run_id},
         )
 
+    def hand_back(self) -> None:
+        """This process stops: release the run (not ended) for the next worker or start.
+
+        Its steps stay as they are: a model call left running is made again, a tool call
+        left running is not (``_pending_tool_calls``). The watchdog logs the line.
+        """
+        lease_release(
+            model=Run,
+            pk=self.run.pk,
+            owner=self.owner,
+            from_statuses=[Run.Status.RUNNING],
+            to_status=Run.Status.QUEUED,
+        )
+
+    def end_overdue(self, why: str) -> None:
+        """On the watchdog's thread: this turn's thread is stuck past its stop; end the run.
+
+        The CAS on the lease in ``_end`` makes this and the stuck thread's own ending
+        exclusive: whichever comes second writes nothing.
+        """
+        if why == "cancel":
+            self.finish_aborted()
+        else:
+            self.finish_timed_out()
+
+    def finish_timed_out(self) -> None:
+        doing = self.flight.doing if self.flight is not None else "running"
+        self.finish_failed(
+            kind="timeout",
+            message=f"the run took longer than its {settings.AGENT_RUN_TIMEOUT_S} s limit "
+            f"(OPENCLAW_RUN_TIMEOUT_S) and was stopped while {doing}",
+        )
+
     def _remember_ended(self) -> None:
         """This turn's grouping is final now: the next turn's prompt need not query it."""
         from agents.context import remember_ended_run
@@ -1046,7 +1234,13 @@ class _Turn:
 
 
 def _retry_reason(error: ProviderError) -> str:
-    return error.kind if error.kind != "unknown" else error.reason
+    return _reason_text(error.reason)
+
+
+def _reason_text(reason: str) -> str:
+    """A retry reason for clients: the errorKind, or the finer reason when it says more."""
+    kind = error_kind(reason)
+    return kind if kind != "unknown" else reason
 
 
 def _usage_dict(usage: Usage) -> dict[str, int]:
@@ -1076,31 +1270,54 @@ def run_advance(*, run_pk: int, clock: Callable[[], float] = time.monotonic) -> 
     """Advance one run to its end; a redelivered or duplicate task does nothing harmful.
 
     Not one transaction: the claim, each step and the ending are short transactions; the
-    model stream and the tools run outside them.
+    model stream and the tools run outside them. While the turn runs, the process's
+    watchdog holds it to its time limit, abort and shutdown (``agents.watchdog``).
     """
+    dog = watchdog()
+    if dog.shutting_down():
+        return  # left queued: the next start (or the team sweeper) re-drives it
     owner = _worker_id()
     claimed = _run_claim(run_pk=run_pk, owner=owner)
     if claimed is None:
         return
     turn = _Turn(claimed, owner, clock)
-    if claimed.run.cancel_requested:
+    turn.flight = dog.register(
+        Flight(
+            run_pk=claimed.run.pk,
+            run_id=claimed.run.run_id,
+            session_key=claimed.session.key,
+            owner=owner,
+            deadline=time.monotonic() + max(0.0, turn.deadline - turn.clock()),
+            on_overdue=turn.end_overdue,
+        )
+    )
+    try:
+        _drive(turn)
+    finally:
+        dog.unregister(turn.flight)
+
+
+def _drive(turn: _Turn) -> None:
+    run = turn.run
+    if run.cancel_requested:
         turn.finish_aborted()
         return
     turn.status("starting_model")
-    turn._agent("lifecycle", {"phase": "start", "startedAt": to_ms(claimed.run.started_at)})
+    turn._agent("lifecycle", {"phase": "start", "startedAt": to_ms(run.started_at)})
     try:
         turn.drive()
     except _StopRunError as stop:
         if stop.why == "cancel":
             turn.finish_aborted()
         elif stop.why == "timeout":
-            turn.finish_failed(
-                kind="timeout",
-                message=f"the run took longer than its {settings.AGENT_RUN_TIMEOUT_S} s limit "
-                "(OPENCLAW_RUN_TIMEOUT_S)",
-            )
+            turn.finish_timed_out()
+        elif stop.why == STOP_SHUTDOWN:
+            turn.hand_back()
+        elif turn.flight is not None and turn.flight.forced:
+            # The watchdog ended the run while this thread was stuck: nothing to add.
+            logger.info("run %s was ended by the watchdog; this worker stops", run.run_id)
         else:
-            logger.warning("run %s was taken back from this worker; stopping", claimed.run.run_id)
+            logger.warning("run %s was taken back from this worker; stopping", run.run_id)
     except SoftTimeLimitExceeded:
         turn.finish_failed(
             kind="timeout", message="the run took longer than the worker's time limit"
@@ -1112,7 +1329,7 @@ def run_advance(*, run_pk: int, clock: Callable[[], float] = time.monotonic) -> 
     except ProviderError as exc:
         turn.finish_failed(kind=exc.kind, message=exc.message)
     except Exception:
-        logger.exception("run %s failed unexpectedly", claimed.run.run_id)
+        logger.exception("run %s failed unexpectedly", run.run_id)
         turn.finish_failed(
             kind="unknown", message="the run failed unexpectedly; see the gateway log"
         )

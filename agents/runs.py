@@ -15,7 +15,9 @@ incremented per ``agent`` event and carried by the ``chat`` event that goes with
    and ``sessions.changed``.
 
 Abort (``chat.abort``) sets ``cancel_requested``; the worker checks it between chunks,
-saves the partial text and announces ``chat`` ``aborted`` (``stopReason: "rpc"``).
+saves the partial text and announces ``chat`` ``aborted`` (``stopReason: "rpc"``). A
+stream that stalls is cut by the process's watchdog (``agents.watchdog``), which reads
+the flags of its runs in flight every 0.3 s.
 Errors end in ``chat`` ``error`` with ``errorMessage`` and ``errorKind``.
 
 One run per session at a time, oldest first: a run whose session is busy stays queued
@@ -40,6 +42,7 @@ from agents.agent_cache import default_agent as cached_default_agent
 from agents.model_config import NoModelConfiguredError, model_chain
 from agents.models import Agent, Run
 from agents.run_loop import kick_next, publish_run_event, queue_mode
+from agents.watchdog import watchdog
 from sessions_app import keys
 from sessions_app.selectors import run_reply
 from sessions_app.services import session_get_or_create, session_message_append
@@ -259,8 +262,9 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
     """Abort the session's active runs (or just ``run_id``); return the run ids aborted.
 
     A queued run ends as aborted at once (``chat`` ``aborted`` on commit). A running run
-    gets ``cancel_requested``: its worker stops at the next chunk, saves the partial
-    reply and announces the abort itself. A run id of another session is an error.
+    gets ``cancel_requested``: its worker stops at the next chunk (a stalled stream is
+    cut by its process's watchdog), saves the partial reply and announces the abort
+    itself. A run id of another session is an error.
     """
     try:
         key = session_key_canonical(session_key)
@@ -295,9 +299,12 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
             }
             transaction.on_commit(partial(publish_run_event, "chat", payload, session_key=key))
             continue
-        # Running (or claimed a moment ago): the worker sees the flag between chunks.
+        # Running (or claimed a moment ago): the worker sees the flag at its next chunk or
+        # tool poll; a stalled stream is cut by the watchdog of the process running it
+        # (within its poll interval; at once when that is this process).
         if Run.objects.filter(pk=pk, status=Run.Status.RUNNING).update(cancel_requested=True):
             aborted.append(rid)
+            transaction.on_commit(watchdog().poke)
     if aborted:
         for session_pk in session_pks:
             kick_next(session_pk)

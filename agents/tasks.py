@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
+from django.conf import settings
 
 # Queue: the default one ("default", CELERY_TASK_DEFAULT_QUEUE); the per-task ``queue``
 # option is deprecated in Celery 5, routes belong in CELERY_TASK_ROUTES.
-# Under the lease (settings.WORK_LEASE_SECONDS is renewed while streaming) and under the
-# Redis visibility timeout (3600 s), so a slow run is never delivered twice.
-RUN_SOFT_TIME_LIMIT_S = 540
-RUN_TIME_LIMIT_S = 600
+# The run's limit (OPENCLAW_RUN_TIMEOUT_S) is enforced in every pool by the process's
+# watchdog (agents.watchdog; Celery's threads pool ignores these two). They are a last
+# resort on a prefork worker, after the watchdog had its turn; keep them under the Redis
+# visibility timeout (3600 s), so a slow run is never delivered twice.
+RUN_SOFT_TIME_LIMIT_S = int(settings.AGENT_RUN_TIMEOUT_S) + 30
+RUN_TIME_LIMIT_S = RUN_SOFT_TIME_LIMIT_S + 30
 
 
 @shared_task(

@@ -93,6 +93,27 @@ def lease_renew(
     )
 
 
+def lease_release(
+    *,
+    model: type[LeasedWorkModel],
+    pk: int,
+    owner: str,
+    from_statuses: Iterable[str],
+    to_status: str,
+) -> bool:
+    """Hand a row this owner still holds back to waiting, as if its lease had run out.
+
+    For a worker that stops on purpose (shutdown): the row is not failed, the next
+    worker (or the next start-up's ``work_recover``) takes it from where it was.
+    """
+    return (
+        model._default_manager.filter(
+            pk=pk, status__in=list(from_statuses), lease_owner=owner[:100]
+        ).update(status=to_status, lease_owner="", lease_expires_at=None)
+        == 1
+    )
+
+
 def _enqueue(task_name: str, pks: list[int]) -> None:
     for pk in pks:
         current_app.send_task(task_name, args=[pk])

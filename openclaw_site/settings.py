@@ -190,8 +190,8 @@ OPENCLAW_MODEL = env_str("OPENCLAW_MODEL", "")
 OPENCLAW_MODEL_FALLBACKS = env_list("OPENCLAW_MODEL_FALLBACKS", [])
 # Per model call: connect+read timeout of the provider request.
 AGENT_MODEL_TIMEOUT_S = env_int("OPENCLAW_MODEL_TIMEOUT_S", 120, minimum=1)
-# Soft limit of a whole run (checked between steps and while streaming); the Celery hard
-# limit (agents.tasks) backs it up on the prefork pool.
+# Limit of a whole run: checked between steps and while streaming, and enforced by the
+# run watchdog (agents.watchdog) in every Celery pool, the threads pool included.
 AGENT_RUN_TIMEOUT_S = env_int("OPENCLAW_RUN_TIMEOUT_S", 600, minimum=5)
 if AGENT_MODEL_TIMEOUT_S >= WORK_LEASE_SECONDS:
     raise ImproperlyConfigured(
@@ -201,9 +201,8 @@ if AGENT_MODEL_TIMEOUT_S >= WORK_LEASE_SECONDS:
     )
 AGENT_MAX_STEPS = env_int("OPENCLAW_AGENT_MAX_STEPS", 25, minimum=1, maximum=200)
 AGENT_MAX_OUTPUT_TOKENS = env_int("OPENCLAW_MAX_OUTPUT_TOKENS", 4096, minimum=16)
-# Failover: attempts per model call and the base wait before retrying the same key.
+# Failover: attempts per model call (a key in cooldown is skipped, never retried at once).
 AGENT_MAX_ATTEMPTS = env_int("OPENCLAW_MODEL_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
-AGENT_RETRY_BASE_DELAY_MS = env_int("OPENCLAW_MODEL_RETRY_DELAY_MS", 1000, minimum=0)
 # Queue mode of a message arriving while its session runs: collect | followup | steer |
 # interrupt (OpenClaw messages.queue.mode); sessions.patch queueMode overrides it.
 AGENT_QUEUE_MODE = env_choice(

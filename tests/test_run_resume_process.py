@@ -43,7 +43,8 @@ pytestmark = pytest.mark.process
 TOKEN = "resume-token-0123456789abcdefghijklmnop"
 SCOPES = ["operator.read", "operator.write"]
 MODEL = "openai/gpt-4o-mini"
-SESSION_KEY = "agent:main:resume"
+# The main session: its exec runs on the host, in the agent workspace (others are sandboxed).
+SESSION_KEY = "agent:main:main"
 WAIT_S = 30.0
 T = TypeVar("T")
 

@@ -40,6 +40,8 @@ REASONS = frozenset(
         "malformed",  # the provider sent something that is not its wire format
         "truncated",  # the stream ended before its terminal event
         "refusal",  # the model refused (content filter)
+        # The run cut its own request (abort, time limit, shutdown): not the key's fault.
+        "interrupted",
         "unknown",
     }
 )
@@ -190,7 +192,7 @@ class ProviderError(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason if reason in REASONS else "unknown"
-        self.kind = _KIND_OF_REASON.get(self.reason, "unknown")
+        self.kind = error_kind(self.reason)
         self.status = status
         self.retry_after_s = retry_after_s
 
@@ -198,6 +200,11 @@ class ProviderError(Exception):
     def retriable(self) -> bool:
         """True when another attempt (another key, model or a wait) may succeed."""
         return self.reason in RETRIABLE_REASONS
+
+
+def error_kind(reason: str) -> str:
+    """OpenClaw's ``errorKind`` for a ``ProviderError.reason``."""
+    return _KIND_OF_REASON.get(reason, "unknown")
 
 
 class Provider(Protocol):

@@ -36,6 +36,7 @@ from agents.providers._common import (
     scrub_detail,
     untransformed_body,
 )
+from agents.providers._interrupt import interrupted_error, make_interruptible
 
 # Anthropic stop_reason -> OpenClaw stop reason; "refusal" raises instead.
 STOP_REASONS = {
@@ -62,12 +63,15 @@ ERROR_TYPE_REASONS = {
 
 
 def _build_client(profile: AuthProfile, timeout_s: float) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
+    client = anthropic.Anthropic(
         api_key=profile.api_key,
         base_url=profile.base_url,
         timeout=timeout_s,
         max_retries=0,
     )
+    # So the run watchdog can cut a stalled stream (abort, time limit, shutdown).
+    make_interruptible(client._client)
+    return client
 
 
 _clients = ClientCache(_build_client)
@@ -248,6 +252,8 @@ class AnthropicProvider:
 
     def _error(self, exc: Exception, *, streaming: bool) -> ProviderError:
         """Map an SDK or transport exception to a ``ProviderError`` with its reason."""
+        if (cut := interrupted_error(self.name)) is not None:
+            return cut
         if isinstance(exc, anthropic.APIStatusError):
             return self._status_error(exc)
         what = self._detail(f"{type(exc).__name__}: {exc}")

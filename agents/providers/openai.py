@@ -43,6 +43,7 @@ from agents.providers._common import (
     scrub_detail,
     untransformed_body,
 )
+from agents.providers._interrupt import interrupted_error, make_interruptible
 
 KEYLESS_PLACEHOLDER = "no-key"
 
@@ -75,7 +76,7 @@ STREAM_CODE_REASONS = {
 
 
 def _build_client(profile: AuthProfile, timeout_s: float) -> openai.OpenAI:
-    return openai.OpenAI(
+    client = openai.OpenAI(
         # Keyless OpenAI-compatible servers (Ollama, a local vLLM) take no key, but the
         # SDK refuses to start without one; a placeholder is harmless there.
         api_key=profile.api_key or KEYLESS_PLACEHOLDER,
@@ -83,6 +84,9 @@ def _build_client(profile: AuthProfile, timeout_s: float) -> openai.OpenAI:
         timeout=timeout_s,
         max_retries=0,
     )
+    # So the run watchdog can cut a stalled stream (abort, time limit, shutdown).
+    make_interruptible(client._client)
+    return client
 
 
 _clients = ClientCache(_build_client)
@@ -220,6 +224,8 @@ class _OpenAIBase:
 
     def _error(self, exc: Exception, *, streaming: bool) -> ProviderError:
         """Map an SDK or transport exception to a ``ProviderError`` with its reason."""
+        if (cut := interrupted_error(self.name)) is not None:
+            return cut
         if isinstance(exc, openai.APIStatusError):
             return self._api_error(exc.status_code, exc.body, exc.message, exc.response.headers)
         if isinstance(exc, openai.APIError) and not isinstance(

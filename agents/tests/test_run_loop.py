@@ -57,7 +57,6 @@ def anthropic_fake() -> Iterator[FakeAnthropicServer]:
 @pytest.fixture(autouse=True)
 def _runtime_settings(settings: Any, tmp_path: Path) -> None:
     settings.WORKSPACES_DIR = tmp_path / "workspaces"
-    settings.AGENT_RETRY_BASE_DELAY_MS = 10
     settings.AGENT_MODEL_TIMEOUT_S = 5
     settings.OPENCLAW_MODEL = ""
     settings.OPENCLAW_MODEL_FALLBACKS = []
@@ -298,7 +297,7 @@ def test_cooldowns_grow_and_a_success_clears_them(agent: Agent) -> None:
     assert (state.error_count, state.cooldown_until) == (0, None)
 
 
-def test_a_key_in_cooldown_is_tried_last(
+def test_a_key_in_cooldown_is_left_out_of_the_plan(
     agent: Agent, use_openai: FakeOpenAIServer, settings: Any
 ) -> None:
     row = ModelProvider.objects.create(
@@ -309,15 +308,26 @@ def test_a_key_in_cooldown_is_tried_last(
     )
     from agents.providers import ProviderError
 
-    failover.record_failure(row.profile_id, ProviderError("x", reason="rate_limit"))
-    plan = failover.plan_attempts(["openai/gpt-4o-mini"], max_attempts=3)
-    assert [a.profile.id for a in plan] == ["openai:env", row.profile_id, "openai:env"]
-    assert plan[1].cooling_until is not None
+    until = failover.record_failure(row.profile_id, ProviderError("x", reason="rate_limit"))
+    planned = failover.plan(["openai/gpt-4o-mini"], max_attempts=3)
+    assert [a.profile.id for a in planned.attempts] == ["openai:env"]
+    assert [(a.profile.id, a.cooling_until) for a in planned.cooling] == [(row.profile_id, until)]
+    assert planned.cooling[0].cooling_reason == "rate_limit"
+
+    failover.record_failure("openai:env", ProviderError("x", reason="overloaded"))
+    with pytest.raises(failover.AllInCooldownError, match="usable again at"):
+        failover.plan_attempts(["openai/gpt-4o-mini"], max_attempts=3)
 
 
 def test_every_attempt_failing_ends_with_error_kind(
-    agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int], published: Published
+    agent: Agent,
+    use_openai: FakeOpenAIServer,
+    settings: Any,
+    enqueued: list[int],
+    published: Published,
 ) -> None:
+    # One key: after its 429 it cools down for 60 s, past this run's limit: no retry.
+    settings.AGENT_RUN_TIMEOUT_S = 5
     use_openai.set_default(HttpError(429, retry_after="0"))
     run = advance(start())
 
@@ -327,8 +337,12 @@ def test_every_attempt_failing_ends_with_error_kind(
     assert final["state"] == "error"
     assert final["errorKind"] == "rate_limit"
     assert "429" in final["errorMessage"]
-    assert len(use_openai.requests) == 3  # one key, retried up to OPENCLAW_MODEL_MAX_ATTEMPTS
-    assert RunStep.objects.get(run=run, kind="model_call").status == "failed"
+    assert "openai:env until" in final["errorMessage"]
+    assert "usable again at" in final["errorMessage"]
+    assert len(use_openai.requests) == 1
+    step = RunStep.objects.get(run=run, kind="model_call")
+    assert step.status == "failed"
+    assert step.output["failover"][0].startswith("openai/gpt-4o-mini via openai:env failed")
 
 
 def test_a_bad_request_is_not_retried(
