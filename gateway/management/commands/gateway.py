@@ -29,6 +29,11 @@ from django.core.management.base import BaseCommand, CommandParser
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
+# Shutdown: how long the runs in flight get to hand themselves back before the port is
+# freed (they stop at once; a stuck one is handed back without it), and how long before
+# SHUTDOWN_TIMEOUT_SECONDS the hard exit fires.
+RUN_CUTOFF_WAIT_S = 1.5
+HARD_EXIT_MARGIN_S = 0.3
 BIND_HOSTS = {"loopback": "127.0.0.1", "lan": "0.0.0.0"}  # noqa: S104  (lan means all interfaces)
 
 
@@ -273,19 +278,33 @@ class Command(BaseCommand):
             if embedded:
                 celery.start()
 
+        def on_stopping() -> None:
+            # Before the port is freed: a gateway started next must find no run of this
+            # process in flight. Each is cut off and handed back, not failed.
+            from agents.watchdog import watchdog
+
+            watchdog().shutdown(wait_s=RUN_CUTOFF_WAIT_S)
+
         server.on_started = on_started
+        server.on_stopping = on_stopping
         asyncio.run(server.serve(sockets=[sock]))
-        shutdown_started = time.monotonic()
+        began = server.stop_requested_at or time.monotonic()
         if embedded:
-            celery.stop(timeout=max(0.5, settings.SHUTDOWN_TIMEOUT_SECONDS - 2.5))
-        self.stdout.write(f"Gateway stopped in {time.monotonic() - shutdown_started:.2f}s")
+            # Done before the hard exit fires, so a clean stop still says so and exits 0.
+            left = began + settings.SHUTDOWN_TIMEOUT_SECONDS - time.monotonic()
+            celery.stop(timeout=max(0.1, left - 2 * HARD_EXIT_MARGIN_S))
+        self.stdout.write(f"Gateway stopped in {time.monotonic() - began:.2f}s")
+        self.stdout.flush()
 
 
 class GatewayServer:
-    """uvicorn's server, with our start hook and signal handling.
+    """uvicorn's server, with our start and stop hooks and a bounded shutdown.
 
     uvicorn re-raises a captured SIGTERM after serving, which would kill the process
-    before the Celery worker is stopped; here the signal only starts the shutdown.
+    before the Celery worker is stopped; here the first SIGTERM/SIGINT starts the
+    shutdown and arms a timer that ends the process hard (``os._exit``, after a log
+    line) if anything still blocks ``SHUTDOWN_TIMEOUT_SECONDS`` later: it must not
+    linger after its port is freed. A second signal exits at once.
     """
 
     def __new__(cls, config: Any) -> Any:
@@ -293,6 +312,8 @@ class GatewayServer:
 
         class _Server(uvicorn.Server):
             on_started: Any = None
+            on_stopping: Any = None
+            stop_requested_at: float = 0.0  # time.monotonic() of the first signal
 
             @contextlib.contextmanager
             def capture_signals(self) -> Generator[None, None, None]:
@@ -304,19 +325,40 @@ class GatewayServer:
                 try:
                     yield
                 finally:
-                    for sig, handler in original.items():
-                        signal.signal(sig, handler)
+                    if not self.should_exit:
+                        for sig, handler in original.items():
+                            signal.signal(sig, handler)
+                    # Stopping: the handler stays, so a second signal still exits at once
+                    # while the worker stops.
 
             def _on_signal(self, sig: int, frame: FrameType | None) -> None:
                 if self.should_exit:
-                    self.force_exit = True
+                    # Still exit 0: what it cuts short is recoverable (a lease still held
+                    # is handed back by the next start), and it was asked for.
+                    _exit_now(
+                        f"second signal ({signal.Signals(sig).name}) while stopping: exiting now",
+                        0,
+                    )
+                self._begin_stop()
+
+            def _begin_stop(self) -> None:
+                self.stop_requested_at = time.monotonic()
                 self.should_exit = True
+                timer = threading.Timer(
+                    settings.SHUTDOWN_TIMEOUT_SECONDS - HARD_EXIT_MARGIN_S, _shutdown_overdue
+                )
+                timer.daemon = True
+                timer.start()
 
             async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
                 # The protocol's `shutdown` event goes out before uvicorn closes with 1012.
                 from gateway.consumers import announce_shutdown
 
+                if not self.stop_requested_at:
+                    self._begin_stop()  # not by a signal: bounded all the same
                 announce_shutdown()
+                if self.on_stopping is not None:
+                    await asyncio.to_thread(self.on_stopping)
                 await asyncio.sleep(0.05)
                 await super().shutdown(sockets=sockets)
 
@@ -326,3 +368,24 @@ class GatewayServer:
                     self.on_started()
 
         return _Server(config)
+
+
+def _shutdown_overdue() -> None:
+    stuck = sorted(
+        t.name for t in threading.enumerate() if t.is_alive() and not t.daemon and t.name
+    )
+    _exit_now(
+        f"shutdown did not finish within {settings.SHUTDOWN_TIMEOUT_SECONDS:g} s "
+        f"(still running: {', '.join(stuck) or 'nothing but daemon threads'}); exiting now",
+        1,
+    )
+
+
+def _exit_now(reason: str, code: int) -> None:
+    """Log ``reason`` and end the process without waiting for any thread."""
+    with contextlib.suppress(Exception):
+        logger.error("%s", reason)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
