@@ -79,6 +79,7 @@ class Watchdog:
         self._poked = False
         self._shutting_down = False
         self._thread: threading.Thread | None = None
+        self._idle = True  # the thread waits for a run to register (no timed polling)
 
     # --- the turn's side ---------------------------------------------------------------
     def register(self, flight: Flight) -> Flight:
@@ -88,7 +89,10 @@ class Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="run-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            if self._idle:
+                # Only an idle thread needs waking: one already polling sees the run at
+                # its next look. Waking it on every turn cost each turn a GIL hand-over.
+                self._cond.notify_all()
         if shutting_down:
             # Claimed while the process began to stop: hand it straight back.
             self.stop(flight, STOP_SHUTDOWN)
@@ -98,7 +102,8 @@ class Watchdog:
         with self._cond:
             self._flights.discard(flight)
             _interrupt.clear(flight.thread_id)
-            self._cond.notify_all()
+            if self._shutting_down:
+                self._cond.notify_all()  # shutdown() waits for the runs to leave
 
     def poke(self) -> None:
         """Read the cancel flags now (a chat.abort committed in this process)."""
@@ -178,13 +183,16 @@ class Watchdog:
                 if not self._flights:
                     # Idle: no connection held, no wake-ups until a run registers.
                     connection.close()
+                    self._idle = True
                     while not self._flights:
                         self._cond.wait()
-                # The first look comes POLL_S after a run starts: a turn of a few tens
-                # of milliseconds costs no query at all.
-                self._cond.wait_for(lambda: self._poked or not self._flights, timeout=POLL_S)
-                self._poked = False
-                flights = list(self._flights)
+                    self._idle = False
+                self._cond.wait_for(lambda: self._poked, timeout=POLL_S)
+                poked, self._poked = self._poked, False
+                # A run is looked at POLL_S after it started (at once when poked): a turn
+                # of a few tens of milliseconds costs no query at all.
+                now = time.monotonic()
+                flights = [f for f in self._flights if poked or now - f.started >= POLL_S]
             if not flights:
                 continue
             try:
