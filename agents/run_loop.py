@@ -28,6 +28,7 @@ when the turn ends first. Merged runs end with their turn (status ``merged``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -62,6 +63,7 @@ from agents.providers import (
     provider_client,
 )
 from agents.services import (
+    SessionWorkspace,
     agent_session_sandboxed,
     agent_workspace_path,
     session_workspace_prepare,
@@ -75,8 +77,9 @@ from agents.tools.base import (
     tools_allowed,
 )
 from agents.watchdog import STOP_SHUTDOWN, Flight, watchdog
+from agents.watchdog import hand_back as watchdog_hand_back
 from core import events
-from core.leases import lease_release, lease_renew
+from core.leases import lease_renew
 from core.redact import redact
 from sessions_app import keys
 from sessions_app.models import Session
@@ -591,6 +594,12 @@ class _Turn:
         """
         return agent_workspace_path(self.c.agent)
 
+    @functools.cached_property
+    def _session_workspace(self) -> SessionWorkspace:
+        """Where this session's tools work: the same for the whole turn, so found once
+        (a sandboxed session's own workspace is created on first use)."""
+        return session_workspace_prepare(agent=self.c.agent, session_key=self.session_key)
+
     def _is_main_session(self) -> bool:
         return self.session_key == keys.main_session_key(self.c.agent.slug)
 
@@ -618,7 +627,7 @@ class _Turn:
                 "args": call.arguments_or_empty(),
             },
         )
-        ws = session_workspace_prepare(agent=self.c.agent, session_key=self.session_key)
+        ws = self._session_workspace
         ctx = ToolContext(
             agent_slug=self.c.agent.slug,
             session_key=self.session_key,
@@ -713,7 +722,7 @@ class _Turn:
         # The prompt files are the operator's: always the agent's own workspace, never a
         # sandboxed session's copy. The model is told where its tools work.
         files = _workspace_files(self.c.agent, self._workspace())
-        where = session_workspace_prepare(agent=self.c.agent, session_key=self.session_key)
+        where = self._session_workspace
         origin = self.run.reply_to or {}
         facts = prompt.RuntimeFacts(
             agent_id=self.c.agent.slug,
@@ -1193,13 +1202,8 @@ class _Turn:
         Its steps stay as they are: a model call left running is made again, a tool call
         left running is not (``_pending_tool_calls``). The watchdog logs the line.
         """
-        lease_release(
-            model=Run,
-            pk=self.run.pk,
-            owner=self.owner,
-            from_statuses=[Run.Status.RUNNING],
-            to_status=Run.Status.QUEUED,
-        )
+        if self.flight is not None:
+            watchdog_hand_back(self.flight)
 
     def end_overdue(self, why: str) -> None:
         """On the watchdog's thread: this turn's thread is stuck past its stop; end the run.

@@ -159,7 +159,7 @@ class Watchdog:
             if flight in stuck:
                 how = (
                     "lease handed back (its thread did not stop)"
-                    if _release(flight)
+                    if hand_back(flight)
                     else "its lease could not be handed back now; the next start does it"
                 )
             logger.warning(
@@ -251,7 +251,9 @@ class Watchdog:
                 flight.on_overdue(flight.stop)
 
 
-def _release(flight: Flight) -> bool:
+def hand_back(flight: Flight) -> bool:
+    """Release the run of ``flight`` back to queued (not ended): the next worker or start
+    resumes it. True when this owner still held it; an error is logged, not raised."""
     from agents.models import Run
     from core.leases import lease_release
 
