@@ -32,8 +32,7 @@ from channels_app.models import ChannelAccount, ChannelKind, InboundMessage, Out
 from core.fields import Undecryptable
 from gateway import state
 from gateway.models import Node
-from gateway.proxies import CONFIG_PATH as TRUSTED_PROXIES_PATH
-from gateway.selectors import config_entry_value
+from gateway.proxies import configured as trusted_proxies_configured
 from pairing.models import Device
 from sessions_app.keys import DEFAULT_AGENT_ID, MAIN_KEY, canonicalize, is_main_key, parse_agent_id
 from sessions_app.models import Session
@@ -187,13 +186,6 @@ def _account_config(account: ChannelAccount) -> dict[str, Any]:
     }
 
 
-def _trusted_proxies() -> list[str]:
-    """The environment's trusted proxies, then those set by config path."""
-    from_env = list(settings.GATEWAY_TRUSTED_PROXIES)
-    stored = config_entry_value(TRUSTED_PROXIES_PATH) or []
-    return [*from_env, *(v for v in stored if v not in from_env)]
-
-
 def config_document() -> dict[str, Any]:
     """Return the effective configuration as an OpenClaw config object, without secrets."""
     agents = list(Agent.objects.default_first())
@@ -209,7 +201,7 @@ def config_document() -> dict[str, Any]:
             "port": settings.GATEWAY_PORT,
             "bind": settings.GATEWAY_BIND,
             "auth": {"mode": settings.GATEWAY_AUTH_MODE},
-            "trustedProxies": _trusted_proxies(),
+            "trustedProxies": trusted_proxies_configured(),
         },
         "agents": {
             "defaults": {

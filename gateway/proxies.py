@@ -102,11 +102,17 @@ def resolve_client(
     )
 
 
-def _load() -> tuple[Network, ...]:
+def configured() -> list[str]:
+    """The trusted proxies as configured: the environment's, then those set by config
+    path (``config.get`` shows this list)."""
+    from_env = list(settings.GATEWAY_TRUSTED_PROXIES)
     stored = config_entry_value(CONFIG_PATH) or []
-    values = [*settings.GATEWAY_TRUSTED_PROXIES, *(v for v in stored if isinstance(v, str))]
+    return [*from_env, *(v for v in stored if isinstance(v, str) and v not in from_env)]
+
+
+def _load() -> tuple[Network, ...]:
     try:
-        return parse_networks(values)
+        return parse_networks(configured())
     except ValueError:
         # Validated on write; a row edited by hand must not open the door: ignore it.
         return parse_networks(settings.GATEWAY_TRUSTED_PROXIES)
