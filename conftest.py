@@ -36,6 +36,16 @@ def _fresh_runtime_caches() -> None:
     redact.forget()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layers() -> Any:
+    """Give each test its own channel layer instances: channels-redis binds its receive
+    locks to the event loop that first used them, and each async test has its own loop."""
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def data_dir(settings: Any, tmp_path: Path) -> Path:
     """A fresh data dir for tests that create files in it."""

@@ -115,9 +115,12 @@ def _publish_layer(message: dict[str, Any]) -> None:
 
 def _ensure_listener() -> None:
     global _listener, _joined  # noqa: PLW0603
-    if _listener is None or _listener.done():
+    running = asyncio.get_running_loop()
+    # A listener of another (closed) event loop never runs again: the gateway has one
+    # loop per process, but tests and embedded restarts bring a new one.
+    if _listener is None or _listener.done() or _listener.get_loop() is not running:
         _joined = asyncio.Event()
-        _listener = asyncio.get_running_loop().create_task(_listen(_joined))
+        _listener = running.create_task(_listen(_joined))
 
 
 async def wait_listening(timeout_s: float = 5.0) -> bool:
