@@ -23,7 +23,9 @@ def _fast_test_settings(settings: Any) -> None:
 def _fresh_runtime_caches() -> None:
     """Forget the agent runtime's in-process caches: test databases are flushed without
     the signals that clear them in production."""
-    from agents import agent_cache, context, failover, model_config, run_loop
+    from agents import agent_cache
+    from agents.runtime import context, failover, model_config
+    from agents.runtime import loop as run_loop
     from core import redact
 
     agent_cache.forget_agents()

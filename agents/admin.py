@@ -21,7 +21,7 @@ from agents.models import (
     Run,
     RunStep,
 )
-from agents.services import agent_save
+from agents.services.agents import agent_save
 from core.admin import RuntimeWrittenAdmin, mask_secret
 from core.fields import Undecryptable
 

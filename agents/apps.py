@@ -11,8 +11,8 @@ class AgentsConfig(AppConfig):
     def ready(self) -> None:
         from agents import work  # noqa: F401  (registers runs with the sweeper)
         from agents.agent_cache import forget_agents
-        from agents.model_config import forget_profiles
         from agents.models import Agent, ModelProvider
+        from agents.runtime.model_config import forget_profiles
         from agents.tools.sandbox import resolve_launchers
         from core.redact import forget
 

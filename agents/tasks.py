@@ -9,7 +9,7 @@ from django.conf import settings
 # Queue: the default one ("default", CELERY_TASK_DEFAULT_QUEUE); the per-task ``queue``
 # option is deprecated in Celery 5, routes belong in CELERY_TASK_ROUTES.
 # The run's limit (OPENCLAW_RUN_TIMEOUT_S) is enforced in every pool by the process's
-# watchdog (agents.watchdog; Celery's threads pool ignores these two). They are a last
+# watchdog (agents.runtime.watchdog; Celery's threads pool ignores these two). They are a last
 # resort on a prefork worker, after the watchdog had its turn; keep them under the Redis
 # visibility timeout (3600 s), so a slow run is never delivered twice.
 RUN_SOFT_TIME_LIMIT_S = int(settings.AGENT_RUN_TIMEOUT_S) + 30
@@ -29,7 +29,7 @@ def run_advance_task(run_pk: int) -> None:
     """Advance one run (by pk); a redelivery for a finished or claimed run does nothing."""
     from django.db import close_old_connections
 
-    from agents.runs import run_advance
+    from agents.services.runs import run_advance
 
     # Connections are kept across tasks (CELERY_DB_REUSE_MAX): drop one that is broken
     # or past CONN_MAX_AGE, and health-check it before reuse, as Django does per request.

@@ -25,16 +25,22 @@ from django.conf import settings
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
-from agents.model_config import display_model_ref as default_model_ref
 from agents.models import Agent, CronJob, RoutingRule, Run
-from agents.services import agent_workspace_path
+from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.services.agents import agent_workspace_path
 from channels_app.models import ChannelAccount, ChannelKind, InboundMessage, OutboundMessage
 from core.fields import Undecryptable
 from gateway import state
 from gateway.models import Node
 from gateway.proxies import configured as trusted_proxies_configured
 from pairing.models import Device
-from sessions_app.keys import DEFAULT_AGENT_ID, MAIN_KEY, canonicalize, is_main_key, parse_agent_id
+from sessions_app.lib.keys import (
+    DEFAULT_AGENT_ID,
+    MAIN_KEY,
+    canonicalize,
+    is_main_key,
+    parse_agent_id,
+)
 from sessions_app.models import Session
 
 STORE_PATH = "database"
@@ -147,8 +153,8 @@ def default_agent_slug() -> str:
 
 
 def models_list() -> list[ModelChoice]:
-    """Return the configured models (``agents.model_config.configured_models``)."""
-    from agents.model_config import configured_models
+    """Return the configured models (``agents.runtime.model_config.configured_models``)."""
+    from agents.runtime.model_config import configured_models
 
     return cast("list[ModelChoice]", configured_models())
 

@@ -1,7 +1,7 @@
-"""Set gateway-level configuration by OpenClaw path, in front of ``agents.config_service``.
+"""Set gateway-level configuration by OpenClaw path, in front of ``agents.services.config``.
 
 ``gateway.trustedProxies`` (a list of addresses or CIDR networks) is kept here; every
-``agents.*`` path goes on to ``agents.config_service``. One transaction: a patch that
+``agents.*`` path goes on to ``agents.services.config``. One transaction: a patch that
 fails anywhere changes nothing.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 from django.db import transaction
 
-from agents.config_service import ConfigError, parse_path
-from agents.config_service import config_patch as agents_config_patch
-from agents.config_service import config_set as agents_config_set
+from agents.services.config import ConfigError, parse_path
+from agents.services.config import config_patch as agents_config_patch
+from agents.services.config import config_set as agents_config_set
 from gateway import proxies
 from gateway.models import ConfigEntry
 

@@ -24,11 +24,11 @@ from django.utils import timezone
 from agents.models import Agent
 from gateway import authcache
 from gateway import scopes as gw_scopes
-from gateway.device_auth import DeviceAuthError, VerifiedDevice, verify_device
 from gateway.frames import ConnectParams, ErrorCode
+from gateway.lib.device_auth import DeviceAuthError, VerifiedDevice, verify_device
+from gateway.lib.protocol import CLOSE_POLICY
+from gateway.lib.tokens import token_hash
 from gateway.models import GatewayToken
-from gateway.protocol import CLOSE_POLICY
-from gateway.tokens import token_hash
 from pairing.models import Device
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)

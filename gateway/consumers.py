@@ -46,9 +46,7 @@ from gateway.frames import (
     res_ok,
     validation_message,
 )
-from gateway.methods import EVENTS, REGISTRY, advertised_methods
-from gateway.methods.registry import CallContext, MethodError, TwoPhase
-from gateway.protocol import (
+from gateway.lib.protocol import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
     CLOSE_PROTOCOL_ERROR,
@@ -58,6 +56,8 @@ from gateway.protocol import (
     PROTOCOL_VERSION,
     negotiate,
 )
+from gateway.methods import EVENTS, REGISTRY, advertised_methods
+from gateway.methods.registry import CallContext, MethodError, TwoPhase
 from gateway.ratelimit import TokenBucket, auth_rate_limiter
 
 logger = logging.getLogger(__name__)

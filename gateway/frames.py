@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.protocol import CLIENT_IDS, CLIENT_MODES
+from gateway.lib.protocol import CLIENT_IDS, CLIENT_MODES
 
 
 class ErrorCode:

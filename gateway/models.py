@@ -67,7 +67,7 @@ class GatewayToken(BaseModel):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.GENERATED)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    # Whether the plaintext met the strength rule (gateway.tokens.STRENGTH_RULE) when it
+    # Whether the plaintext met the strength rule (gateway.lib.tokens.STRENGTH_RULE) when it
     # was registered; only then is it known. None: registered before the rule was kept,
     # treated as weak beyond loopback.
     strong = models.BooleanField(null=True, editable=False)

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.services import agent_ensure_default
+from agents.services.agents import agent_ensure_default
 from core.crypto import write_private_file
 from gateway import authcache
 from gateway import scopes as gw_scopes
+from gateway.lib.tokens import STRENGTH_RULE, secret_is_strong, token_generate, token_hash
 from gateway.models import GatewayToken
-from gateway.tokens import STRENGTH_RULE, secret_is_strong, token_generate, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def gateway_token_create(
 ) -> IssuedToken:
     """Create an operator token (or register a given one) and return its plaintext once.
 
-    A given token must be strong (``gateway.tokens.STRENGTH_RULE``), except the
+    A given token must be strong (``gateway.lib.tokens.STRENGTH_RULE``), except the
     environment token, which loopback accepts from 8 characters (it is then marked weak,
     and the gateway refuses to bind beyond loopback while it is active).
     """

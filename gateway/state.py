@@ -12,7 +12,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from gateway.protocol import HEALTH_REFRESH_S
+from gateway.lib.protocol import HEALTH_REFRESH_S
 from gateway.scopes import READ, satisfies
 
 STARTED_MONOTONIC = time.monotonic()

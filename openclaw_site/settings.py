@@ -129,7 +129,7 @@ GATEWAY_PORT = env_int("OPENCLAW_GATEWAY_PORT", 18789, minimum=1, maximum=65535)
 GATEWAY_BIND = env_choice("OPENCLAW_GATEWAY_BIND", "loopback", ("loopback", "lan", "custom"))
 GATEWAY_CUSTOM_HOST = env_str("OPENCLAW_GATEWAY_CUSTOM_HOST", "").strip()
 GATEWAY_TOKEN = env_str("OPENCLAW_GATEWAY_TOKEN", "").strip()
-# Beyond loopback every credential must be strong (gateway.tokens.STRENGTH_RULE); on
+# Beyond loopback every credential must be strong (gateway.lib.tokens.STRENGTH_RULE); on
 # loopback the environment token may be as short as this (OpenClaw accepts any).
 GATEWAY_MIN_TOKEN_LENGTH = 24
 GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH = 8
@@ -173,7 +173,7 @@ WORK_LEASE_SECONDS = env_int("OPENCLAW_WORK_LEASE_SECONDS", 300, minimum=10)
 SWEEP_INTERVAL_SECONDS = env_int("OPENCLAW_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maximum=64)
 
-# --- agent runtime (agents.runs, agents.failover, agents.tools) ---------------------
+# --- agent runtime (agents.services.runs, agents.runtime.failover, agents.tools) ---------------------
 # Model provider keys from the environment (each also takes *_FILE); more keys, and
 # OpenAI-compatible servers, are added in the admin (Agents → Model providers).
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY", "")
@@ -191,7 +191,7 @@ OPENCLAW_MODEL_FALLBACKS = env_list("OPENCLAW_MODEL_FALLBACKS", [])
 # Per model call: connect+read timeout of the provider request.
 AGENT_MODEL_TIMEOUT_S = env_int("OPENCLAW_MODEL_TIMEOUT_S", 120, minimum=1)
 # Limit of a whole run: checked between steps and while streaming, and enforced by the
-# run watchdog (agents.watchdog) in every Celery pool, the threads pool included.
+# run watchdog (agents.runtime.watchdog) in every Celery pool, the threads pool included.
 AGENT_RUN_TIMEOUT_S = env_int("OPENCLAW_RUN_TIMEOUT_S", 600, minimum=5)
 if AGENT_MODEL_TIMEOUT_S >= WORK_LEASE_SECONDS:
     raise ImproperlyConfigured(
@@ -374,6 +374,15 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 # and recycled after this many tasks. Read by the fixup as CELERY_DB_REUSE_MAX.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# The queues every worker listens on (-Q default,llm,connectors): model and tool work on
+# ``llm``, channel pollers and senders on ``connectors``, chores on ``default``, so a
+# team can give each its own workers. Routes match task names (glob), also for tasks
+# sent by name (core.leases).
+CELERY_TASK_ROUTES = {
+    "agents.*": {"queue": "llm"},
+    "channels.*": {"queue": "connectors"},
+    "gateway.*": {"queue": "default"},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import BaseModel
-from pairing.codes import PAIRING_CODE_PATTERN
+from pairing.lib.codes import PAIRING_CODE_PATTERN
 
 pairing_code_validator = RegexValidator(
     PAIRING_CODE_PATTERN,

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from channels_app.models import ChannelAccount
-from pairing.codes import PAIRING_CODE_PATTERN, pairing_code_generate, pairing_code_normalize
+from pairing.lib.codes import PAIRING_CODE_PATTERN, pairing_code_generate, pairing_code_normalize
 from pairing.models import AllowlistEntry, Device, PairingRequest
 
 # OpenClaw (src/pairing/pairing-store.ts): codes live one hour, at most three are open

@@ -21,7 +21,7 @@ from django.db.models import F, JSONField, OuterRef, Q, QuerySet, Subquery, Valu
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from sessions_app import keys
+from sessions_app.lib import keys
 from sessions_app.models import Message, Session
 
 HISTORY_DEFAULT_LIMIT = 200

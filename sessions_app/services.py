@@ -8,7 +8,7 @@ that reacts reads committed rows):
 - ``session.message`` ``{sessionKey, agentId, message, messageId, messageSeq}`` for
   each appended transcript message.
 
-Keys given to these services must already be canonical (``sessions_app.keys``).
+Keys given to these services must already be canonical (``sessions_app.lib.keys``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import events
-from sessions_app import keys
+from sessions_app.lib import keys
 from sessions_app.models import ChatType, Message, Session
 from sessions_app.selectors import session_row, wire_message
 

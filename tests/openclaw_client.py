@@ -6,7 +6,7 @@ and read what came back. Responses are matched by request id and several ``res``
 per id are kept (``agent`` answers twice); events are collected in arrival order.
 
 The device signature is computed here from the protocol's description (openclaw-protocol.md
-§1.4), not with ``gateway.device_auth``, so it checks the server instead of mirroring it.
+§1.4), not with ``gateway.lib.device_auth``, so it checks the server instead of mirroring it.
 """
 
 from __future__ import annotations

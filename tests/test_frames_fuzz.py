@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gateway.device_auth import DeviceAuthError, VerifiedDevice, signed_payload, verify_device
 from gateway.frames import CancelFrame, ConnectParams, FrameError, RequestFrame, parse_frame
+from gateway.lib.device_auth import DeviceAuthError, VerifiedDevice, signed_payload, verify_device
 from gateway.methods import REGISTRY
 from tests.openclaw_client import DeviceKey, b64url
 

@@ -4,7 +4,7 @@ A provider turns a ``ModelRequest`` (system prompt, conversation, tool specs) in
 stream of ``TextDelta`` events ending with exactly one ``StreamDone`` (usage, stop
 reason and the tool calls the model asked for). Failures raise ``ProviderError``,
 which carries both OpenClaw's ``errorKind`` and a finer ``reason`` that the failover
-logic (``agents.failover``) uses to decide whether to try the next candidate.
+logic (``agents.runtime.failover``) uses to decide whether to try the next candidate.
 
 Adapters, one per wire API (``AuthProfile.api``):
 

@@ -2,7 +2,7 @@
 
 Pure Python (no Django). Text deltas are yielded as the SSE events arrive; tool calls are
 assembled from ``input_json_delta`` fragments and returned with ``StreamDone``. The SDK
-does no retries of its own (``max_retries=0``): failover (``agents.failover``) decides
+does no retries of its own (``max_retries=0``): failover (``agents.runtime.failover``) decides
 what to try next from the ``ProviderError.reason`` this module sets.
 """
 

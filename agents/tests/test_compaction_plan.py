@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.compaction import (
+from agents.lib.compaction import (
     MESSAGE_OVERHEAD_TOKENS,
     SUMMARY_SYSTEM_PROMPT,
     SUMMARY_TOKENS_ESTIMATE,

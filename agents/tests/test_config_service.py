@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from agents.config_service import ConfigError, config_patch, config_set, parse_path
 from agents.models import Agent
+from agents.services.config import ConfigError, config_patch, config_set, parse_path
 from gateway.methods.registry import MethodError
 from gateway.tests.test_methods_catalog import call
 

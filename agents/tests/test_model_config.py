@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from agents import model_config
-from agents.model_config import (
+from agents.models import Agent, ModelProvider
+from agents.runtime import model_config
+from agents.runtime.model_config import (
     NoModelConfiguredError,
     configured_models,
     default_model_ref,
     model_chain,
     profiles_for,
 )
-from agents.models import Agent, ModelProvider
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from agents.prompt import RuntimeFacts, one_line, system_prompt
+from agents.lib.prompt import RuntimeFacts, one_line, system_prompt
+from agents.lib.workspace import WorkspaceFile, load_bootstrap_files, workspace_ensure
 from agents.providers import ToolSpec
-from agents.workspace import WorkspaceFile, load_bootstrap_files, workspace_ensure
 
 FULL_ORDER = [
     "## Tooling",

@@ -1,6 +1,6 @@
 """Limits that limit: the run's time limit, abort and cooldowns, with stalled providers.
 
-The run watchdog (``agents.watchdog``) holds a turn to its time limit and to
+The run watchdog (``agents.runtime.watchdog``) holds a turn to its time limit and to
 ``chat.abort`` even while its provider stalls (Celery's threads pool enforces no time
 limit, and the loop reads its flags only between chunks); a key in cooldown is not
 called. Real SDKs against the fake servers of ``tests/fakes``; the turn runs on a
@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
-from agents import failover, run_loop, runs
-from agents import watchdog as watchdog_module
 from agents.models import Agent, AuthProfileState, ModelProvider, Run, RunStep
 from agents.providers import ModelRequest, StreamDone, StreamEvent, TextDelta, Usage
+from agents.runtime import failover
+from agents.runtime import loop as run_loop
+from agents.runtime import watchdog as watchdog_module
+from agents.services import runs
 from agents.tests.test_run_loop import (  # noqa: F401  (fixtures)
     Published,
     _runtime_settings,
@@ -426,7 +428,7 @@ def test_shutdown_hands_back_a_run_whose_thread_is_stuck_and_the_thread_stays_qu
     _wait_for("the model call", lambda: RunStep.objects.filter(run=run).exists())
     time.sleep(0.1)
 
-    with caplog.at_level("WARNING", logger="agents.watchdog"):
+    with caplog.at_level("WARNING", logger="agents.runtime.watchdog"):
         cut = fresh_watchdog.shutdown(wait_s=0.3)
 
     assert [f.run_id for f in cut] == ["r1"]

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from agents import context, failover, model_config, run_loop, runs
 from agents.models import Agent, AuthProfileState, ModelProvider, Run, RunStep
-from agents.services import agent_workspace_path
+from agents.runtime import context, failover, model_config
+from agents.runtime import loop as run_loop
+from agents.services import runs
+from agents.services.agents import agent_workspace_path
 from agents.tasks import run_advance_task
 from core import events, redact
 from sessions_app.models import Message, Session

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from agents import run_loop, runs
 from agents.models import Agent, Run
 from agents.providers import (
     ModelRequest,
@@ -19,6 +18,8 @@ from agents.providers import (
     Usage,
 )
 from agents.providers import placeholder as placeholder_module
+from agents.runtime import loop as run_loop
+from agents.services import runs
 from agents.tasks import run_advance_task
 from core import events
 from sessions_app.models import Message, Session

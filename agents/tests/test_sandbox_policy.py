@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
-from agents import runs, workspace
-from agents.compaction_service import _note_in_daily_memory
+from agents.lib import workspace
 from agents.models import Agent, Run, RunStep
-from agents.services import (
+from agents.services import runs
+from agents.services.agents import (
     agent_session_sandboxed,
     agent_workspace_path,
     sandbox_workspace_path,
     session_workspace_prepare,
 )
+from agents.services.compaction import _note_in_daily_memory
 from agents.tasks import run_advance_task
 from sessions_app.models import Session
 from tests.fakes.llm_server import FakeToolCall, Text, ToolCalls
@@ -352,7 +353,7 @@ def test_the_sandbox_rule_and_workspace_reach_the_tool_context(
         seen.append(ctx)
         return execute(call, ctx, allowed)
 
-    monkeypatch.setattr("agents.run_loop.execute", spy)
+    monkeypatch.setattr("agents.runtime.loop.execute", spy)
     model.script(ToolCalls((call("ls"),)), Text("ok"), ToolCalls((call("ls"),)), Text("ok"))
     turn(MAIN, "list", "m1")
     agent.sandbox_workspace_access = Agent.WorkspaceAccess.RW

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from agents.lib.workspace import PROMPT_FILES
 from agents.providers import ToolCall
 from agents.tools import fs, paths
 from agents.tools.base import ToolContext, ToolError, ToolOutput, execute, registered_tools
-from agents.workspace import PROMPT_FILES
 
 
 @pytest.fixture

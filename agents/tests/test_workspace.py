@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents import workspace
-from agents.workspace import (
+from agents.lib import workspace
+from agents.lib.workspace import (
     BOOTSTRAP_FILE,
     BOOTSTRAP_FILES,
     WorkspaceFile,

@@ -7,7 +7,7 @@ outbox dedupe key and the run idempotency key are derived from the run id and th
 arguments, so a call repeated in the same run (a redelivered step) never sends twice.
 
 A sandboxed session (``ToolContext.sandboxed``) only reaches sandboxed sessions: the
-rule is ``agents.services.agent_session_sandboxed``, the one the run loop sandboxes by.
+rule is ``agents.services.agents.agent_session_sandboxed``, the one the run loop sandboxes by.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def _listed_sessions(ctx: ToolContext, limit: int) -> tuple[list[SessionRow], in
     may not post to with sessions_send, i.e. the main session of a "non-main" agent.
     """
     from agents.models import Agent
-    from agents.services import agent_session_sandboxed
-    from sessions_app.keys import main_session_key
+    from agents.services.agents import agent_session_sandboxed
+    from sessions_app.lib.keys import main_session_key
     from sessions_app.selectors import session_describe, sessions_list
 
     if not ctx.sandboxed:
@@ -160,8 +160,8 @@ def sessions_list_run(ctx: ToolContext, args: SessionsListArgs) -> ToolOutput:
 
 # --- sessions_send ---------------------------------------------------------------------
 def _same_session(a: str, b: str) -> bool:
-    from agents.runs import session_key_canonical
-    from sessions_app.keys import SessionKeyError
+    from agents.services.runs import session_key_canonical
+    from sessions_app.lib.keys import SessionKeyError
 
     try:
         return session_key_canonical(a) == session_key_canonical(b)
@@ -179,9 +179,9 @@ def _refuse_unsandboxed_target(raw_key: str) -> None:
     """
     from agents.agent_cache import default_agent
     from agents.models import Agent
-    from agents.runs import session_key_canonical
-    from agents.services import agent_session_sandboxed
-    from sessions_app.keys import SessionKeyError, parse_agent_id
+    from agents.services.agents import agent_session_sandboxed
+    from agents.services.runs import session_key_canonical
+    from sessions_app.lib.keys import SessionKeyError, parse_agent_id
 
     try:
         key = session_key_canonical(raw_key)
@@ -205,7 +205,7 @@ def _refuse_unsandboxed_target(raw_key: str) -> None:
 
 
 def sessions_send_run(ctx: ToolContext, args: SessionsSendArgs) -> ToolOutput:
-    from agents.runs import RunError, run_start
+    from agents.services.runs import RunError, run_start
 
     if not args.message.strip():
         raise ToolError("message is empty; give the text to send")

@@ -32,7 +32,7 @@ from gateway.device_pairing import (
 from gateway.methods import chat as _chat_methods  # noqa: F401
 from gateway.methods import sessions as _session_methods  # noqa: F401
 from gateway.methods.registry import REGISTRY, CallContext, MethodError, Params, method
-from sessions_app.keys import DEFAULT_AGENT_ID, SessionKeyError
+from sessions_app.lib.keys import DEFAULT_AGENT_ID, SessionKeyError
 
 LOG_FILE = "memory"  # logs.tail reads this process's in-memory ring (core/logbuffer.py)
 
@@ -117,7 +117,7 @@ def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
     """A JSON5 merge patch of the settable paths (gateway.config_service); no restart."""
     import json5
 
-    from agents.config_service import ConfigError
+    from agents.services.config import ConfigError
     from gateway.config_service import config_patch as apply_patch
 
     current = selectors.config_snapshot()

@@ -1,6 +1,6 @@
 """Gateway methods: chat.send, chat.history, chat.abort, agent, agent.wait, send.
 
-``chat.send`` and ``agent`` share one service, ``agents.runs.run_start``; the reply
+``chat.send`` and ``agent`` share one service, ``agents.services.runs.run_start``; the reply
 arrives as ``chat`` / ``agent`` events published by the worker that runs the turn.
 ``agent`` answers twice on one request id: ``accepted`` at once, then the result.
 """
@@ -16,9 +16,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from pydantic import Field
 
-from agents.model_config import display_model_ref as default_model_ref
 from agents.models import Run
-from agents.runs import RunStatus, run_abort, run_start, run_status
+from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.services.runs import RunStatus, run_abort, run_start, run_status
 from channels_app.models import ChannelKind
 from channels_app.services import OutboundError, outbound_enqueue
 from gateway.frames import ErrorCode, error_shape

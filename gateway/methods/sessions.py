@@ -17,12 +17,12 @@ from channels.db import database_sync_to_async
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from agents.model_config import display_model_ref as default_model_ref
-from agents.runs import RunError, session_key_canonical
+from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.services.runs import RunError, session_key_canonical
 from gateway.frames import ErrorCode
 from gateway.methods.registry import CallContext, Connection, MethodError, Params, method
 from sessions_app import selectors
-from sessions_app.keys import SessionKeyError
+from sessions_app.lib.keys import SessionKeyError
 from sessions_app.services import (
     PATCHABLE_FIELDS,
     SessionError,
@@ -284,7 +284,7 @@ class SessionsCompactParams(WireParams):
 @method("sessions.compact", params=SessionsCompactParams)
 def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> dict[str, Any]:
     """Summarize the session's older turns into a compaction entry, now."""
-    from agents.compaction_service import CompactionError, session_compact_by_key
+    from agents.services.compaction import CompactionError, session_compact_by_key
 
     key = canonical_key(params.key)
     try:

@@ -10,8 +10,8 @@ from factory.declarations import LazyFunction, Sequence
 from factory.django import DjangoModelFactory
 
 from gateway import scopes
+from gateway.lib.tokens import token_hash
 from gateway.models import GatewayToken, Node
-from gateway.tokens import token_hash
 
 
 class NodeFactory(DjangoModelFactory[Node]):

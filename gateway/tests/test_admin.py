@@ -11,9 +11,9 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from gateway import scopes
+from gateway.lib.tokens import token_hash
 from gateway.models import GatewayToken
 from gateway.tests.factories import GatewayTokenFactory, NodeFactory
-from gateway.tokens import token_hash
 from tests.admin_checks import admin_url, assert_changelist_queries_flat
 
 pytestmark = pytest.mark.django_db

@@ -161,7 +161,8 @@ async def test_the_server_speaks_first_with_a_challenge() -> None:
 async def test_no_connect_within_the_handshake_timeout_closes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gateway import consumers, protocol
+    from gateway import consumers
+    from gateway.lib import protocol
 
     assert protocol.HANDSHAKE_TIMEOUT_S == 10.0  # OpenClaw DEFAULT_HANDSHAKE_TIMEOUT_MS
     monkeypatch.setattr(protocol, "HANDSHAKE_TIMEOUT_S", 0.2)

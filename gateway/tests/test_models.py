@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gateway import scopes
+from gateway.lib.tokens import token_hash
 from gateway.models import GatewayToken, Node
-from gateway.tokens import token_hash
 
 
 @pytest.mark.django_db

@@ -11,12 +11,13 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 
-from agents.config_service import ConfigError
 from agents.models import Agent
+from agents.services.config import ConfigError
 from gateway import proxies, state
 from gateway import scopes as gw_scopes
 from gateway.catalog_selectors import config_document
 from gateway.config_service import config_patch, config_set
+from gateway.lib.tokens import secret_is_strong, token_generate
 from gateway.models import ConfigEntry, GatewayToken
 from gateway.ratelimit import auth_rate_limiter
 from gateway.services import (
@@ -24,7 +25,6 @@ from gateway.services import (
     gateway_token_sync_environment,
     weak_credentials,
 )
-from gateway.tokens import secret_is_strong, token_generate
 from sessions_app.models import Session
 from tests.openclaw_client import InProcessClient, release_worker_db_connections
 

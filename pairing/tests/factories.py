@@ -12,7 +12,7 @@ from factory.declarations import LazyAttribute, LazyFunction, Sequence, SubFacto
 from factory.django import DjangoModelFactory
 
 from channels_app.tests.factories import ChannelAccountFactory
-from pairing.codes import pairing_code_generate
+from pairing.lib.codes import pairing_code_generate
 from pairing.models import AllowlistEntry, Device, PairingRequest
 from pairing.services import PAIRING_REQUEST_TTL
 

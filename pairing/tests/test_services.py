@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from channels_app.tests.factories import ChannelAccountFactory
-from pairing.codes import PAIRING_ALPHABET
+from pairing.lib.codes import PAIRING_ALPHABET
 from pairing.models import AllowlistEntry, Device, PairingRequest
 from pairing.services import (
     MAX_PENDING_PER_ACCOUNT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions_app import keys
+from sessions_app.lib import keys
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 ``get`` prints the effective configuration (what ``config.get`` answers), or one path
 of it. ``set`` takes a JSON5 value (a bare word is a string); see
-``gateway.config_service`` and ``agents.config_service`` for the paths that can be set.
+``gateway.config_service`` and ``agents.services.config`` for the paths that can be set.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import json5
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents.config_service import ConfigError, parse_path
+from agents.services.config import ConfigError, parse_path
 
 
 def _value(raw: str) -> Any:

@@ -109,7 +109,7 @@ class Command(BaseCommand):
         return host, port
 
     def _preflight(self, host: str, port: int) -> socket.socket:
-        from gateway.tokens import STRENGTH_RULE, secret_is_strong
+        from gateway.lib.tokens import STRENGTH_RULE, secret_is_strong
 
         if not _is_loopback(host):
             if settings.GATEWAY_TOKEN and not secret_is_strong(settings.GATEWAY_TOKEN):
@@ -281,7 +281,7 @@ class Command(BaseCommand):
         def on_stopping() -> None:
             # Before the port is freed: a gateway started next must find no run of this
             # process in flight. Each is cut off and handed back, not failed.
-            from agents.watchdog import watchdog
+            from agents.runtime.watchdog import watchdog
 
             watchdog().shutdown(wait_s=RUN_CUTOFF_WAIT_S)
 

@@ -14,7 +14,7 @@ worker died (the sweeper hands expired leases back), reads the steps and resumes
 Between steps, before every streamed chunk is shown, and while a tool runs, the run
 checks its cancel flag (``chat.abort``), its lease (renewed) and its deadline
 (``AGENT_RUN_TIMEOUT_S``). Where it cannot check (a stalled provider, a stuck tool), the
-process's watchdog (``agents.watchdog``) stops it: abort, time limit and shutdown hold in
+process's watchdog (``agents.runtime.watchdog``) stops it: abort, time limit and shutdown hold in
 every Celery pool. A shutdown hands the run back instead of ending it. The final message
 is written to the transcript before ``chat`` ``final`` is announced.
 
@@ -47,10 +47,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agents import compaction, failover, prompt, workspace
 from agents.agent_cache import agent_by_pk
-from agents.context import history_for, tool_call_block
-from agents.model_config import NoModelConfiguredError, context_window_for, model_chain
+from agents.lib import compaction, prompt, workspace
 from agents.models import Agent, Run, RunStep
 from agents.providers import (
     ModelRequest,
@@ -62,7 +60,12 @@ from agents.providers import (
     error_kind,
     provider_client,
 )
-from agents.services import (
+from agents.runtime import failover
+from agents.runtime.context import history_for, tool_call_block
+from agents.runtime.model_config import NoModelConfiguredError, context_window_for, model_chain
+from agents.runtime.watchdog import STOP_SHUTDOWN, Flight, watchdog
+from agents.runtime.watchdog import hand_back as watchdog_hand_back
+from agents.services.agents import (
     SessionWorkspace,
     agent_session_sandboxed,
     agent_workspace_path,
@@ -76,12 +79,10 @@ from agents.tools.base import (
     sandbox_tools_allowed,
     tools_allowed,
 )
-from agents.watchdog import STOP_SHUTDOWN, Flight, watchdog
-from agents.watchdog import hand_back as watchdog_hand_back
 from core import events
 from core.leases import lease_renew
 from core.redact import redact
-from sessions_app import keys
+from sessions_app.lib import keys
 from sessions_app.models import Session
 from sessions_app.selectors import to_ms
 from sessions_app.services import session_changed_announce, session_message_append
@@ -541,7 +542,7 @@ class _Turn:
         return todo or None
 
     def _settle_interrupted_tool(self, step: RunStep) -> None:
-        from agents.context import INTERRUPTED_RESULT
+        from agents.runtime.context import INTERRUPTED_RESULT
 
         with transaction.atomic():
             self.hold()
@@ -1000,7 +1001,7 @@ class _Turn:
         return tokens > window - int(settings.COMPACTION_RESERVE_TOKENS)
 
     def _auto_compact(self, model_ref: str, request: ModelRequest, *, force: bool = False) -> None:
-        from agents.compaction_service import CompactionError, session_compact
+        from agents.services.compaction import CompactionError, session_compact
 
         self.compacted = True
         self.doing(f"compacting the context for {model_ref}")
@@ -1226,7 +1227,7 @@ class _Turn:
 
     def _remember_ended(self) -> None:
         """This turn's grouping is final now: the next turn's prompt need not query it."""
-        from agents.context import remember_ended_run
+        from agents.runtime.context import remember_ended_run
 
         remember_ended_run(self.run.public_id, self.run.trigger_seq)
 
@@ -1275,7 +1276,7 @@ def run_advance(*, run_pk: int, clock: Callable[[], float] = time.monotonic) -> 
 
     Not one transaction: the claim, each step and the ending are short transactions; the
     model stream and the tools run outside them. While the turn runs, the process's
-    watchdog holds it to its time limit, abort and shutdown (``agents.watchdog``).
+    watchdog holds it to its time limit, abort and shutdown (``agents.runtime.watchdog``).
     """
     dog = watchdog()
     if dog.shutting_down():

@@ -10,9 +10,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from agents import workspace
+from agents.lib import workspace
 from agents.models import Agent
-from sessions_app import keys
+from sessions_app.lib import keys
 
 DEFAULT_AGENT_SLUG = "main"
 _UNSAFE_FOLDER_CHARS = re.compile(r"[^a-z0-9_-]+")
@@ -32,7 +32,7 @@ def agent_session_sandboxed(*, agent: Agent, session_key: str) -> bool:
     The one place of the rule (sandbox mode "all": every session; "non-main": every
     session but the agent's main one; "off": none). The run loop asks it for its own
     session, sessions_send for the session it would post to. ``session_key`` must be
-    canonical (``agents.runs.session_key_canonical``).
+    canonical (``agents.services.runs.session_key_canonical``).
     """
     mode = agent.sandbox_mode
     if mode == Agent.SandboxMode.OFF:

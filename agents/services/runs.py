@@ -16,7 +16,7 @@ incremented per ``agent`` event and carried by the ``chat`` event that goes with
 
 Abort (``chat.abort``) sets ``cancel_requested``; the worker checks it between chunks,
 saves the partial text and announces ``chat`` ``aborted`` (``stopReason: "rpc"``). A
-stream that stalls is cut by the process's watchdog (``agents.watchdog``), which reads
+stream that stalls is cut by the process's watchdog (``agents.runtime.watchdog``), which reads
 the flags of its runs in flight every 0.3 s.
 Errors end in ``chat`` ``error`` with ``errorMessage`` and ``errorKind``.
 
@@ -39,11 +39,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.agent_cache import default_agent as cached_default_agent
-from agents.model_config import NoModelConfiguredError, model_chain
 from agents.models import Agent, Run
-from agents.run_loop import kick_next, publish_run_event, queue_mode
-from agents.watchdog import watchdog
-from sessions_app import keys
+from agents.runtime.loop import kick_next, publish_run_event, queue_mode
+from agents.runtime.model_config import NoModelConfiguredError, model_chain
+from agents.runtime.watchdog import watchdog
+from sessions_app.lib import keys
 from sessions_app.selectors import run_reply
 from sessions_app.services import session_get_or_create, session_message_append
 
@@ -312,7 +312,7 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
 
 
 def run_advance(*, run_pk: int, clock: Callable[[], float] = time.monotonic) -> None:
-    """Advance one run (``agents.run_loop.run_advance``)."""
-    from agents.run_loop import run_advance as advance
+    """Advance one run (``agents.runtime.loop.run_advance``)."""
+    from agents.runtime.loop import run_advance as advance
 
     advance(run_pk=run_pk, clock=clock)

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from agents.models import Agent
-from agents.services import agent_save
+from agents.services.agents import agent_save
 
 AGENT_FIELDS: dict[tuple[str, ...], str] = {
     ("model", "primary"): "model_primary",

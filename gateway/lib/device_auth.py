@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from gateway.protocol import DEVICE_SIGNATURE_SKEW_MS
+from gateway.lib.protocol import DEVICE_SIGNATURE_SKEW_MS
 
 
 class DeviceAuthError(Exception):

@@ -212,7 +212,7 @@ def context_window_for(ref: str) -> int:
     for known in KNOWN_MODELS.get(provider, ()):
         if model == known.id or model.startswith(known.id):
             return known.context_window
-    from agents import compaction
+    from agents.lib import compaction
 
     return compaction.context_window_for(ref, default=int(settings.DEFAULT_CONTEXT_WINDOW))
 

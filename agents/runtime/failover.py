@@ -20,9 +20,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agents.model_config import profiles_for, split_ref
 from agents.models import AuthProfileState
 from agents.providers import AuthProfile, ProviderError
+from agents.runtime.model_config import profiles_for, split_ref
 
 COOLDOWN_STEPS_S = (60, 300, 1500, 3600)
 # A success is written back at most this often per key (one UPDATE, not one per turn).

@@ -17,9 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from agents import compaction, failover
-from agents.context import history_for
-from agents.model_config import NoModelConfiguredError, context_window_for, model_chain
+from agents.lib import compaction
 from agents.models import Agent, Run
 from agents.providers import (
     ChatMessage,
@@ -30,6 +28,9 @@ from agents.providers import (
     ToolSpec,
     provider_client,
 )
+from agents.runtime import failover
+from agents.runtime.context import history_for
+from agents.runtime.model_config import NoModelConfiguredError, context_window_for, model_chain
 from core.redact import redact
 from sessions_app.models import Session
 from sessions_app.services import session_changed_announce, session_message_append
@@ -201,8 +202,8 @@ def _note_in_daily_memory(agent: Agent | None, session: Session, summary: str) -
         return
     from django.utils import timezone
 
-    from agents.services import session_workspace_prepare
-    from agents.workspace import daily_note_append
+    from agents.lib.workspace import daily_note_append
+    from agents.services.agents import session_workspace_prepare
 
     # A sandboxed session's summary stays in its own workspace: in the agent's, main's
     # memory_search would hand a stranger's words to the operator's session.
