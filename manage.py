@@ -9,10 +9,12 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openclaw_site.settings")
-    from django.core.exceptions import ImproperlyConfigured
+    # Django is imported after DJANGO_SETTINGS_MODULE is set (Django's own manage.py does
+    # the same), and the data dir module only for the commands that need it.
+    from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415  (see above)
 
     try:
-        from django.conf import settings
+        from django.conf import settings  # noqa: PLC0415  (see above)
 
         settings.INSTALLED_APPS  # noqa: B018  (import settings now to report errors plainly)
     except ImproperlyConfigured as exc:
@@ -23,7 +25,7 @@ def main() -> None:
     if command not in {"gateway", "help", "--help", "-h", "version", "--version", ""}:
         # The gateway command creates the data dir itself once its start-up checks pass;
         # every other command (migrate, createsuperuser, ...) needs it to exist.
-        from core.datadir import DataDirError, bootstrap_data_dir
+        from core.datadir import DataDirError, bootstrap_data_dir  # noqa: PLC0415  (see above)
 
         try:
             bootstrap_data_dir()
@@ -31,7 +33,7 @@ def main() -> None:
             sys.stderr.write(f"error: {exc}\n")
             sys.exit(2)
 
-    from django.core.management import execute_from_command_line
+    from django.core.management import execute_from_command_line  # noqa: PLC0415  (see above)
 
     execute_from_command_line(sys.argv)
 

@@ -15,6 +15,8 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -96,9 +98,6 @@ def publish(
 
 
 def _publish_layer(message: dict[str, Any]) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     if layer is None:
         return
@@ -142,8 +141,6 @@ async def wait_listening(timeout_s: float = 5.0) -> bool:
 
 async def _listen(joined: asyncio.Event) -> None:
     """One channel per process in the group; re-dispatch what arrives to local sockets."""
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     if layer is None:
         return

@@ -13,7 +13,11 @@ import threading
 import time
 from typing import Any
 
+from celery import current_app
+from celery.beat import EmbeddedService
 from django.conf import settings
+
+from core import kombu_memory
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,9 @@ class EmbeddedCelery:
 
     def _run(self) -> None:
         try:
-            from celery.beat import EmbeddedService
-
-            from openclaw_site.celery import app
-
+            # The project's app (openclaw_site/__init__.py makes it the current one): the
+            # gateway app does not import the project package above it.
+            app = current_app
             self.worker = app.WorkController(
                 hostname=self.hostname,
                 pool_cls="threads",
@@ -73,8 +76,6 @@ class EmbeddedCelery:
             self.beat.stop()
         if self.worker is not None:
             if settings.CELERY_BROKER_URL == "memory://":
-                from core import kombu_memory
-
                 kombu_memory.wake_all()
             self.worker.stop(in_sighandler=False, exitcode=0)
         if self._thread is not None:

@@ -12,9 +12,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from core import clock
 from gateway.lib.protocol import HEALTH_REFRESH_S
 from gateway.scopes import READ, satisfies
+from gateway.selectors import health_summary
 
+now_ms = clock.now_ms  # frames are stamped with state.now_ms()
 STARTED_MONOTONIC = time.monotonic()
 state_version = {"presence": 0, "health": 0}
 presence: dict[str, dict[str, Any]] = {}
@@ -23,10 +26,6 @@ _health: dict[str, Any] | None = None
 _health_at = 0.0
 _health_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 _redacted: tuple[dict[str, Any], dict[str, Any]] | None = None
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def uptime_ms() -> int:
@@ -89,8 +88,6 @@ async def health_get(*, force: bool = False) -> dict[str, Any]:
     async with _health_lock[1]:
         if not force and _health is not None and time.monotonic() - _health_at < HEALTH_REFRESH_S:
             return _health
-        from gateway.selectors import health_summary
-
         started = time.monotonic()
         summary = await database_sync_to_async(health_summary)()
         summary["durationMs"] = int((time.monotonic() - started) * 1000)

@@ -7,14 +7,14 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from core.leases import work_recover
+
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="gateway.work_sweep", ignore_result=True, soft_time_limit=50, time_limit=60)
 def work_sweep_task() -> None:
     """Hand back work whose lease ran out; re-enqueue work left waiting too long."""
-    from core.leases import work_recover
-
     report = work_recover(include_waiting=True, stale_after_seconds=settings.WORK_LEASE_SECONDS)
     if report.total:
         logger.info("work sweep: released %s, enqueued %s", report.released, report.enqueued)

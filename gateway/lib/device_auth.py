@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -41,8 +42,6 @@ def raw_public_key(public_key: str) -> bytes:
             key = load_pem_public_key(public_key.encode())
             if not isinstance(key, Ed25519PublicKey):
                 raise ValueError("not an Ed25519 key")
-            from cryptography.hazmat.primitives import serialization
-
             return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         raw = b64url_decode(public_key)
     except (ValueError, TypeError):

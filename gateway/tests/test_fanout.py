@@ -160,7 +160,7 @@ async def test_publish_from_another_thread_reaches_the_loop() -> None:
 async def test_health_is_served_from_cache_without_a_database_call() -> None:
     state.health_reset()
     summary = {"ok": True, "ts": 1, "agents": []}
-    with mock.patch("gateway.selectors.health_summary", return_value=summary) as built:
+    with mock.patch("gateway.state.health_summary", return_value=summary) as built:
         first = await health(mock.Mock(), HealthParams())
         for _ in range(20):
             await health(mock.Mock(), HealthParams())

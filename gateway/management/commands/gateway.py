@@ -20,11 +20,26 @@ import sys
 import threading
 import time
 from collections.abc import Generator
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
+import uvicorn
+from channels.routing import get_default_application
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from agents.runtime.watchdog import watchdog
+from core.datadir import DataDirError, bootstrap_data_dir, check_data_dir
+from core.leases import work_recover
+from gateway.consumers import announce_shutdown
+from gateway.embedded import EmbeddedCelery
+from gateway.lib.tokens import STRENGTH_RULE, secret_is_strong
+from gateway.services import TokenError, describe_bootstrap, gateway_bootstrap, weak_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +124,6 @@ class Command(BaseCommand):
         return host, port
 
     def _preflight(self, host: str, port: int) -> socket.socket:
-        from gateway.lib.tokens import STRENGTH_RULE, secret_is_strong
 
         if not _is_loopback(host):
             if settings.GATEWAY_TOKEN and not secret_is_strong(settings.GATEWAY_TOKEN):
@@ -126,8 +140,6 @@ class Command(BaseCommand):
                 # Reached by address from the LAN; the token guards every door anyway.
                 settings.ALLOWED_HOSTS = ["*"]
         if not settings.TEAM_MODE:
-            from core.datadir import DataDirError, check_data_dir
-
             try:
                 check_data_dir()
             except DataDirError as exc:
@@ -141,7 +153,6 @@ class Command(BaseCommand):
         db = settings.DATABASES["default"]
         if db["ENGINE"] == "django.db.backends.sqlite3":
             return  # a file in the checked data dir; connecting would create it
-        from django.db import OperationalError, connection
 
         try:
             connection.ensure_connection()
@@ -156,7 +167,7 @@ class Command(BaseCommand):
             connection.close()
 
     def _check_redis(self) -> None:
-        import redis
+        import redis  # noqa: PLC0415  (team mode only: embedded mode never loads the client)
 
         client = redis.Redis.from_url(
             settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
@@ -195,16 +206,6 @@ class Command(BaseCommand):
 
     # --- first run and recovery ----------------------------------------------------
     def _bootstrap(self) -> None:
-        from datetime import timedelta
-
-        from django.core.management import call_command
-        from django.db import DEFAULT_DB_ALIAS, connections
-        from django.db.migrations.executor import MigrationExecutor
-        from django.utils import timezone
-
-        from core.datadir import bootstrap_data_dir
-        from core.leases import work_recover
-        from gateway.services import TokenError, describe_bootstrap, gateway_bootstrap
 
         new_dir = bootstrap_data_dir()
         if new_dir:
@@ -234,7 +235,6 @@ class Command(BaseCommand):
 
     def _check_stored_credentials(self, host: str) -> None:
         """Beyond loopback, refuse to serve while any active credential is weak."""
-        from gateway.services import weak_credentials
 
         problems = weak_credentials()
         if problems:
@@ -244,13 +244,9 @@ class Command(BaseCommand):
     def _serve(
         self, sock: socket.socket, host: str, port: int, *, embedded: bool, started: float
     ) -> None:
-        import uvicorn
-
-        from gateway.embedded import EmbeddedCelery
-        from openclaw_site.asgi import application
 
         config = uvicorn.Config(
-            application,
+            get_default_application(),
             lifespan="off",
             http="httptools",
             ws="websockets-sansio",
@@ -281,7 +277,6 @@ class Command(BaseCommand):
         def on_stopping() -> None:
             # Before the port is freed: a gateway started next must find no run of this
             # process in flight. Each is cut off and handed back, not failed.
-            from agents.runtime.watchdog import watchdog
 
             watchdog().shutdown(wait_s=RUN_CUTOFF_WAIT_S)
 
@@ -308,7 +303,6 @@ class GatewayServer:
     """
 
     def __new__(cls, config: Any) -> Any:
-        import uvicorn
 
         class _Server(uvicorn.Server):
             on_started: Any = None
@@ -352,7 +346,6 @@ class GatewayServer:
 
             async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
                 # The protocol's `shutdown` event goes out before uvicorn closes with 1012.
-                from gateway.consumers import announce_shutdown
 
                 if not self.stop_requested_at:
                     self._begin_stop()  # not by a signal: bounded all the same
