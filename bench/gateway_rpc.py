@@ -22,33 +22,46 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
-import os
 import queue
-import resource
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._proc import REPO, cpu_seconds, free_port, rss_mb, wait_http
-from bench._ws import connect_frame, recv_frame
+from bench._client import (
+    CALL_TIMEOUT_S,
+    CONNECT_BUDGET_S,
+    close_all,
+    health_frame,
+    open_client,
+    open_many,
+    wait_for_id,
+)
+from bench._proc import cpu_seconds, free_port, rss_mb
+from bench._servers import (
+    base_env,
+    daphne_cmd,
+    gateway_cmd,
+    nofile_of,
+    raise_nofile,
+    spawn,
+    uvicorn_cmd,
+)
 
 OPENCLAW: dict[str, list[float]] = {"health_p50_ms": [2.2, 2.8], "connect_p50_ms": [4.1, 4.8]}
 # The best (lowest) OpenClaw figures, so our ratios are the least flattering.
@@ -61,7 +74,6 @@ TARGETS: dict[str, float] = {
     "rps_50_min": 800,
     "idle_500_rss_delta_mb": 40,
 }
-SCRUB = ("DATABASE_URL", "REDIS_URL", "OPENCLAW_GATEWAY_TOKEN", "DJANGO_SETTINGS_MODULE")
 
 SAMPLES = 50
 RTT_WARMUP = 10
@@ -70,173 +82,7 @@ SMALL_CLIENTS = 50
 LARGE_CLIENTS = 500
 IDLE_CLIENTS = 500
 LOAD_WORKERS = 2
-CONNECT_CONCURRENCY = 25  # per process: keeps SYN bursts under daphne's listen backlog (50)
-OPEN_TIMEOUT_S = 10.0
-CALL_TIMEOUT_S = 10.0
-CONNECT_BUDGET_S = 90.0  # opening every client of one phase
-MAX_SKIPPED_FRAMES = 100  # events skipped while waiting for one response
 MAX_REQUESTS_PER_CLIENT = 1_000_000
-WANT_NOFILE = 65536
-
-
-# --- process plumbing -----------------------------------------------------------------
-def raise_nofile() -> int:
-    """Raise the soft open-files limit to the hard limit (capped); return the soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = WANT_NOFILE if hard == resource.RLIM_INFINITY else min(WANT_NOFILE, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return WANT_NOFILE if soft == resource.RLIM_INFINITY else soft
-
-
-def nofile_of(pid: int) -> int:
-    """The soft open-files limit of another process (children inherit ours)."""
-    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
-        if line.startswith("Max open files"):
-            value = line.split()[3]
-            return WANT_NOFILE if value == "unlimited" else int(value)
-    raise RuntimeError(f"no open-files limit for pid {pid}")
-
-
-def _base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in SCRUB}
-
-
-@contextlib.contextmanager
-def spawn(cmd: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[int]:
-    """Start a server, wait until ``/health`` answers, yield its pid; always stop it."""
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL
-        )
-        try:
-            try:
-                wait_http(f"http://127.0.0.1:{port}/health", proc)
-            except RuntimeError as exc:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{cmd[1:4]} did not start: {exc}\n{tail}") from None
-            yield proc.pid
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-
-
-def gateway_cmd(port: int) -> list[str]:
-    return [sys.executable, "manage.py", "gateway", "--port", str(port)]
-
-
-def daphne_cmd(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "bench.bare_channels.asgi:application",
-    ]
-
-
-def uvicorn_cmd(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.bare_channels.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets-sansio",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-    ]
-
-
-# --- protocol client --------------------------------------------------------------------
-def _open(url: str) -> connect:
-    return connect(
-        url,
-        compression=None,
-        proxy=None,
-        ping_interval=None,
-        open_timeout=OPEN_TIMEOUT_S,
-        close_timeout=2,
-    )
-
-
-def health_frame(request_id: str) -> str:
-    return json.dumps({"type": "req", "id": request_id, "method": "health"})
-
-
-async def wait_for_id(ws: ClientConnection, request_id: str) -> dict[str, Any]:
-    """Return the frame carrying ``request_id``, skipping events (bounded)."""
-    for _ in range(MAX_SKIPPED_FRAMES):
-        frame = await recv_frame(ws)
-        if frame.get("id") == request_id:
-            return frame
-    raise RuntimeError(f"no answer to {request_id} among {MAX_SKIPPED_FRAMES} frames")
-
-
-async def handshake(ws: ClientConnection, token: str) -> None:
-    async with asyncio.timeout(CALL_TIMEOUT_S):
-        for _ in range(MAX_SKIPPED_FRAMES):
-            frame = await recv_frame(ws)
-            if frame.get("type") == "event" and frame.get("event") == "connect.challenge":
-                break
-        else:
-            raise RuntimeError("no connect.challenge")
-        await ws.send(connect_frame(token))
-        res = await wait_for_id(ws, "connect")
-    payload = res.get("payload")
-    if not res.get("ok") or not isinstance(payload, dict) or payload.get("type") != "hello-ok":
-        raise RuntimeError(f"connect rejected: {res!r:.300}")
-
-
-async def open_client(url: str, token: str | None) -> ClientConnection:
-    """Open a socket; with a token, complete the gateway handshake too."""
-    ws = await _open(url)
-    if token is not None:
-        try:
-            await handshake(ws, token)
-        except BaseException:
-            await ws.close()
-            raise
-    return ws
-
-
-async def close_all(conns: list[ClientConnection]) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(30):
-            await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
-
-
-async def open_many(url: str, token: str | None, count: int) -> list[ClientConnection]:
-    """Open ``count`` clients, a few at a time; all or nothing."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def one() -> ClientConnection:
-        async with gate:
-            return await open_client(url, token)
-
-    async with asyncio.timeout(CONNECT_BUDGET_S):
-        results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
-    conns = [r for r in results if isinstance(r, ClientConnection)]
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        await close_all(conns)
-        raise RuntimeError(f"{len(failures)}/{count} clients failed to open: {failures[0]!r}")
-    return conns
 
 
 def summary_ms(samples: list[float]) -> dict[str, float]:
@@ -438,7 +284,7 @@ def measure_throughput(
 def measure_gateway(tmp: Path, window_s: float, idle_s: float) -> dict[str, Any]:
     port = free_port()
     token = secrets.token_urlsafe(32)  # 43 characters
-    env = _base_env()
+    env = base_env()
     env["OPENCLAW_DATA_DIR"] = str(tmp / "data")
     env["OPENCLAW_GATEWAY_TOKEN"] = token
     url = f"ws://127.0.0.1:{port}/"
@@ -454,7 +300,7 @@ def measure_gateway(tmp: Path, window_s: float, idle_s: float) -> dict[str, Any]
 
 def measure_bare(tmp: Path, server: str, window_s: float) -> dict[str, Any]:
     port = free_port()
-    env = _base_env()
+    env = base_env()
     env["DJANGO_SETTINGS_MODULE"] = "bench.bare_channels.settings"
     cmd = daphne_cmd(port) if server == "daphne" else uvicorn_cmd(port)
     url = f"ws://127.0.0.1:{port}/"

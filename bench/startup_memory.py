@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._proc import REPO, cpu_seconds, free_port, rss_mb, wait_http
+from bench._servers import base_env
 
 OPENCLAW: dict[str, list[float] | float] = {
     "listen_s": [9.2, 10.6],
@@ -31,11 +31,10 @@ OPENCLAW: dict[str, list[float] | float] = {
 OPENCLAW_LISTEN_S = 9.2
 OPENCLAW_RSS_TREE_MB = 765.0
 TARGETS = {"start_to_health_s": 2.0, "idle_rss_mb": 120, "idle_cpu_pct": 1.0}
-SCRUB = ("DATABASE_URL", "REDIS_URL", "OPENCLAW_GATEWAY_TOKEN", "DJANGO_SETTINGS_MODULE")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUB}
+    env = base_env()
     env["OPENCLAW_DATA_DIR"] = str(data_dir)
     return env
 
@@ -73,7 +72,7 @@ def measure_gateway(data_dir: Path, idle_s: float) -> dict[str, float]:
 
 def measure_bare_daphne() -> dict[str, float]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SCRUB}
+    env = base_env()
     env["DJANGO_SETTINGS_MODULE"] = "bench.bare_channels.settings"
     started = time.monotonic()
     proc = subprocess.Popen(
