@@ -1,18 +1,25 @@
-"""Write use-cases of the channels app: the durable outbox."""
+"""Write use-cases of the channels app: the durable outbox.
+
+``outbound_deliver`` is this app's side of the delivery port (``core.delivery``): lower
+apps (the ``message`` tool, a run answering a channel message) reach the outbox through
+it, the gateway's ``send`` calls ``outbound_enqueue`` directly.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from channels_app.models import ChannelAccount, OutboundMessage
+from channels_app.models import ChannelAccount, ChannelKind, OutboundMessage
+from core.delivery import Accepted, ChannelMessage, DeliveryError
 
 logger = logging.getLogger(__name__)
 
 
-class OutboundError(Exception):
+class OutboundError(DeliveryError):
     """A message that cannot be accepted; the message says what to fix."""
 
 
@@ -30,13 +37,26 @@ def outbound_enqueue(
     text: str,
     dedupe_key: str,
     thread_id: str = "",
+    run_public_id: uuid.UUID | None = None,
 ) -> Enqueued:
     """Accept a message into the outbox of an enabled channel account (idempotent).
 
     The row is the promise: it stays ``pending`` until the account's connector delivers
     it (the sweeper re-drives pending rows once a connector's processor is installed).
     The same ``dedupe_key`` returns the row already accepted, never a second message.
+    ``kind`` must name a channel kind: ``"last"`` (OpenClaw's last-used channel) is
+    refused, as this gateway does not track one.
     """
+    kind = kind.strip().lower()
+    if not kind or kind == "last":
+        raise OutboundError(
+            "send needs an explicit channel, e.g. channel: 'telegram' (this gateway does "
+            "not track a last-used channel)"
+        )
+    if kind not in ChannelKind.values:
+        raise OutboundError(
+            f"unknown channel {kind!r}; known channels: {', '.join(ChannelKind.values)}"
+        )
     if not text.strip():
         raise OutboundError("the message is empty; send some text")
     account = ChannelAccount.objects.enabled().filter(kind=kind, account_id=account_id).first()
@@ -56,8 +76,31 @@ def outbound_enqueue(
                 thread_id=thread_id,
                 text=text,
                 dedupe_key=dedupe_key,
+                run_public_id=run_public_id,
             )
     except IntegrityError:  # the same key accepted concurrently
         return Enqueued(OutboundMessage.objects.get(dedupe_key=dedupe_key), False)
     logger.info("outbound %s queued for %s", message.pk, account, extra={"outbound_id": message.pk})
     return Enqueued(message, True)
+
+
+def outbound_deliver(outgoing: ChannelMessage) -> Accepted:
+    """The delivery port's deliverer (``core.delivery.deliver``): ``outbound_enqueue``."""
+    enqueued = outbound_enqueue(
+        kind=outgoing.channel,
+        account_id=outgoing.account_id,
+        chat_id=outgoing.chat_id,
+        text=outgoing.text,
+        dedupe_key=outgoing.dedupe_key,
+        thread_id=outgoing.thread_id,
+        run_public_id=outgoing.run_public_id,
+    )
+    message = enqueued.message
+    return Accepted(
+        outbound_id=message.pk,
+        message_id=str(message.public_id),
+        channel=outgoing.channel.strip().lower(),
+        chat_id=message.chat_id,
+        status=message.status,
+        created=enqueued.created,
+    )

@@ -4,25 +4,47 @@
 environment and the admin, channel credentials, the Django secret key, the Fernet keys,
 the gateway token and password) with ``[redacted]``. It matches exact values only: an
 encoded copy (base64, reversed) gets through, which is why unsandboxed ``exec`` is
-documented as running with the gateway user's rights. The set is cached briefly so the hot path stays one regex substitution.
+documented as running with the gateway user's rights.
+
+Core knows the secrets in settings; the apps that store secrets in their tables add a
+source with ``register_secret_source`` when they start (``agents``: model provider keys,
+``channels_app``: channel credentials), so core imports no app. The set is cached
+briefly so the hot path stays one regex substitution; a save of such a row calls
+``forget`` (the apps' signals).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
+
+from core.crypto import fernet_keys
+from core.fields import Undecryptable
+from core.ttlcache import TTLCache
 
 CACHE_SECONDS = 30.0
 MIN_SECRET_LENGTH = 8
 REPLACEMENT = "[redacted]"
 
-_lock = threading.Lock()
-_cache: tuple[float, re.Pattern[str] | None] = (0.0, None)
+# A source returns secret values: strings, or dicts and lists that hold them (a JSON
+# credentials field). Values that could not be decrypted are skipped.
+SecretSource = Callable[[], Iterable[object]]
+
+_sources: list[SecretSource] = []
+_KEY = "pattern"
+_patterns: TTLCache[str, re.Pattern[str] | None] = TTLCache(
+    "core.redact", ttl_s=CACHE_SECONDS, max_entries=1
+)
+
+
+def register_secret_source(source: SecretSource) -> None:
+    """Add a source of secret values (apps call it at ready time; once per function)."""
+    if source not in _sources:
+        _sources.append(source)
+    forget()
 
 
 def _values(obj: object) -> Iterable[str]:
@@ -31,7 +53,7 @@ def _values(obj: object) -> Iterable[str]:
     elif isinstance(obj, dict):
         for value in obj.values():
             yield from _values(value)
-    elif isinstance(obj, list):
+    elif isinstance(obj, list | tuple):
         for value in obj:
             yield from _values(value)
 
@@ -45,11 +67,6 @@ def _read(path: object) -> str:
 
 def known_secrets() -> set[str]:
     """Every secret value this gateway holds in plaintext form."""
-    from agents.models import ModelProvider
-    from channels_app.models import ChannelAccount
-    from core.crypto import fernet_keys
-    from core.fields import Undecryptable
-
     secrets = {
         settings.SECRET_KEY,
         settings.ANTHROPIC_API_KEY,
@@ -59,37 +76,24 @@ def known_secrets() -> set[str]:
         _read(settings.GATEWAY_TOKEN_FILE),
         *fernet_keys(),
     }
-    for key in ModelProvider.objects.exclude(api_key="").values_list("api_key", flat=True):
-        if not isinstance(key, Undecryptable):
-            secrets.add(key)
-    for credentials in ChannelAccount.objects.values_list("credentials", flat=True):
-        secrets.update(v for v in _values(credentials) if not isinstance(v, Undecryptable))
+    for source in _sources:
+        for stored in source():
+            secrets.update(v for v in _values(stored) if not isinstance(v, Undecryptable))
     return {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
 
 
-def _pattern() -> re.Pattern[str] | None:
-    global _cache  # noqa: PLW0603  (a small process-wide cache)
-    now = time.monotonic()
-    with _lock:
-        expires, pattern = _cache
-        if now < expires:
-            return pattern
+def _compile() -> re.Pattern[str] | None:
     secrets = sorted(known_secrets(), key=len, reverse=True)
-    pattern = re.compile("|".join(re.escape(s) for s in secrets)) if secrets else None
-    with _lock:
-        _cache = (now + CACHE_SECONDS, pattern)
-    return pattern
+    return re.compile("|".join(re.escape(s) for s in secrets)) if secrets else None
 
 
-def forget() -> None:
-    """Drop the cache (after a key is added or changed)."""
-    global _cache  # noqa: PLW0603
-    with _lock:
-        _cache = (0.0, None)
+def forget(*args: object, **kwargs: object) -> None:
+    """Drop the cache (after a key is added or changed; fits a Django signal receiver)."""
+    _patterns.clear()
 
 
 def redact(text: str) -> str:
-    pattern = _pattern()
+    pattern = _patterns.get_or_load(_KEY, _compile)
     if pattern is None or not text:
         return text
     return pattern.sub(REPLACEMENT, text)

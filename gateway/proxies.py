@@ -13,13 +13,12 @@ exemption) use the address this returns.
 from __future__ import annotations
 
 import ipaddress
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from core.ttlcache import TTLCache
 from gateway.selectors import config_entry_value
 
 CONFIG_PATH = "gateway.trustedProxies"
@@ -30,8 +29,13 @@ FORWARD_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_lock = threading.Lock()
-_cached: tuple[tuple[Network, ...], float] | None = None
+_KEY = "networks"
+_networks: TTLCache[str, tuple[Network, ...]] = TTLCache(
+    "gateway.trusted_proxies", ttl_s=TTL_S, max_entries=1
+)
+# The networks last loaded, expired or not: what cached_networks() falls back to when
+# the entry expires between needs_lookup() and resolve_client() (as before the cache).
+_last_loaded: list[tuple[Network, ...]] = [()]
 
 
 @dataclass(frozen=True)
@@ -118,32 +122,29 @@ def _load() -> tuple[Network, ...]:
         return parse_networks(settings.GATEWAY_TRUSTED_PROXIES)
 
 
+def _load_and_keep() -> tuple[Network, ...]:
+    networks = _load()
+    _last_loaded[0] = networks
+    return networks
+
+
 def trusted_networks() -> tuple[Network, ...]:
     """The trusted proxy networks (cached for a few seconds; may query the database)."""
-    global _cached  # noqa: PLW0603
-    entry = _cached
-    if entry is not None and entry[1] > time.monotonic():
-        return entry[0]
-    networks = _load()
-    with _lock:
-        _cached = (networks, time.monotonic() + TTL_S)
-    return networks
+    return _networks.get_or_load(_KEY, _load_and_keep)
 
 
 def needs_lookup(headers: Mapping[str, str]) -> bool:
     """True when resolving the client needs the trusted networks (forwarding headers)."""
-    entry = _cached
-    fresh = entry is not None and entry[1] > time.monotonic()
+    fresh, _ = _networks.lookup(_KEY)
     return not fresh and any(name in headers for name in FORWARD_HEADERS)
 
 
 def cached_networks() -> tuple[Network, ...]:
-    entry = _cached
-    return entry[0] if entry is not None else ()
+    """The networks loaded last, without a query (after ``needs_lookup`` said so)."""
+    return _networks.get(_KEY) or _last_loaded[0]
 
 
 def forget() -> None:
     """Drop the cache (after a config change in this process, and in tests)."""
-    global _cached  # noqa: PLW0603
-    with _lock:
-        _cached = None
+    _networks.clear()
+    _last_loaded[0] = ()

@@ -15,6 +15,7 @@ from agents.tools import messaging
 from agents.tools.base import ToolContext, ToolOutput, execute, registered_tools
 from channels_app.models import ChannelKind, OutboundMessage
 from channels_app.tests.factories import ChannelAccountFactory
+from core import delivery
 from sessions_app.tests.factories import MessageFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +64,26 @@ def test_message_errors_from_the_outbox_reach_the_model(tmp_path: Path) -> None:
     schema = call(tmp_path, "message", action="delete", channel="telegram", to="1", text="x")
     assert schema.is_error
     assert "action" in schema.content
+
+
+def test_message_needs_a_real_channel_kind(tmp_path: Path) -> None:
+    ChannelAccountFactory.create(kind=ChannelKind.TELEGRAM, account_id="default")
+    last = _send(tmp_path, channel="last")
+    assert last.is_error
+    assert "explicit channel" in last.content
+    unknown = _send(tmp_path, channel="pigeon")
+    assert unknown.is_error
+    assert "unknown channel 'pigeon'; known channels: telegram" in unknown.content
+    assert not OutboundMessage.objects.exists()
+
+
+def test_message_without_a_channel_app_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "_deliverer", delivery._unavailable)
+    out = _send(tmp_path)
+    assert out.is_error
+    assert "no channel app is running" in out.content
 
 
 def test_keys_stay_within_the_column_length() -> None:

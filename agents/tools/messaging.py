@@ -1,10 +1,13 @@
 """Messaging and session tools: message (group:messaging), sessions_list and sessions_send
 (group:sessions).
 
-They call other apps' services and selectors, imported inside the functions so importing
-the tool registry needs no Django app loading. Side effects are idempotent per run: the
-outbox dedupe key and the run idempotency key are derived from the run id and the
-arguments, so a call repeated in the same run (a redelivered step) never sends twice.
+They call services and selectors: the ``message`` tool queues through the delivery port
+(``core.delivery``, which the channels app serves; agents does not import it), the
+session tools call the runs service and the sessions app's selectors. The registry
+imports this module on first use (``agents.tools.registry``), when the apps are loaded.
+Side effects are idempotent per run: the outbox dedupe key and the run idempotency key
+are derived from the run id and the arguments, so a call repeated in the same run (a
+redelivered step) never sends twice.
 
 A sandboxed session (``ToolContext.sandboxed``) only reaches sandboxed sessions: the
 rule is ``agents.services.agents.agent_session_sandboxed``, the one the run loop sandboxes by.
@@ -14,15 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from agents.agent_cache import default_agent
+from agents.models import Agent
+from agents.services.agents import agent_session_sandboxed
+from agents.services.runs import RunError, run_start, session_key_canonical
 from agents.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolOutput
 from agents.tools.base import register as register_tool
-
-if TYPE_CHECKING:
-    from sessions_app.selectors import SessionRow
+from core.delivery import ChannelMessage, DeliveryError, deliver
+from sessions_app.lib.keys import SessionKeyError, main_session_key, parse_agent_id
+from sessions_app.selectors import session_describe, sessions_list
+from sessions_app.wire import SessionRow
 
 # OutboundMessage.dedupe_key and Run.run_id are both CharField(max_length=200).
 KEY_MAX_LENGTH = 200
@@ -72,35 +80,35 @@ def bounded_key(*parts: str) -> str:
 
 # --- message ---------------------------------------------------------------------------
 def message_run(ctx: ToolContext, args: MessageArgs) -> ToolOutput:
-    from channels_app.services import OutboundError, outbound_enqueue
-
     channel = args.channel.strip().lower()
     try:
-        enqueued = outbound_enqueue(
-            kind=channel,
-            account_id=args.account_id.strip() or "default",
-            chat_id=args.to.strip(),
-            text=args.text,
-            dedupe_key=bounded_key("tool", ctx.run_id, args_digest(args)),
-            thread_id=args.thread_id or "",
+        accepted = deliver(
+            ChannelMessage(
+                channel=channel,
+                account_id=args.account_id.strip() or "default",
+                chat_id=args.to.strip(),
+                text=args.text,
+                dedupe_key=bounded_key("tool", ctx.run_id, args_digest(args)),
+                thread_id=args.thread_id or "",
+            )
         )
-    except OutboundError as exc:
+    except DeliveryError as exc:
         raise ToolError(str(exc)) from None
-    outbound = enqueued.message
+    outbound_id = accepted.outbound_id
     meta: dict[str, Any] = {
-        "outboundId": outbound.pk,
-        "created": enqueued.created,
+        "outboundId": outbound_id,
+        "created": accepted.created,
         "channel": channel,
-        "to": outbound.chat_id,
+        "to": accepted.chat_id,
     }
-    if not enqueued.created:
+    if not accepted.created:
         return ToolOutput(
-            f"this exact message was already queued earlier in this run (outbox #{outbound.pk});"
+            f"this exact message was already queued earlier in this run (outbox #{outbound_id});"
             " it was not sent again",
             meta=meta,
         )
     return ToolOutput(
-        f"queued for delivery on {channel} to {outbound.chat_id} (outbox #{outbound.pk})",
+        f"queued for delivery on {channel} to {accepted.chat_id} (outbox #{outbound_id})",
         meta=meta,
     )
 
@@ -112,11 +120,6 @@ def _listed_sessions(ctx: ToolContext, limit: int) -> tuple[list[SessionRow], in
     A sandboxed session sees only sandboxed sessions (least disclosure): not the ones it
     may not post to with sessions_send, i.e. the main session of a "non-main" agent.
     """
-    from agents.models import Agent
-    from agents.services.agents import agent_session_sandboxed
-    from sessions_app.lib.keys import main_session_key
-    from sessions_app.selectors import session_describe, sessions_list
-
     if not ctx.sandboxed:
         page = sessions_list(agent_id=ctx.agent_slug, limit=limit, include_last_message=True)
         return page.rows, page.total_count
@@ -160,9 +163,6 @@ def sessions_list_run(ctx: ToolContext, args: SessionsListArgs) -> ToolOutput:
 
 # --- sessions_send ---------------------------------------------------------------------
 def _same_session(a: str, b: str) -> bool:
-    from agents.services.runs import session_key_canonical
-    from sessions_app.lib.keys import SessionKeyError
-
     try:
         return session_key_canonical(a) == session_key_canonical(b)
     except SessionKeyError:
@@ -177,12 +177,6 @@ def _refuse_unsandboxed_target(raw_key: str) -> None:
     agent is found as ``run_start`` finds it; a bad key or an unknown agent is left to
     ``run_start``, which refuses it with its own message.
     """
-    from agents.agent_cache import default_agent
-    from agents.models import Agent
-    from agents.services.agents import agent_session_sandboxed
-    from agents.services.runs import session_key_canonical
-    from sessions_app.lib.keys import SessionKeyError, parse_agent_id
-
     try:
         key = session_key_canonical(raw_key)
     except SessionKeyError:
@@ -205,8 +199,6 @@ def _refuse_unsandboxed_target(raw_key: str) -> None:
 
 
 def sessions_send_run(ctx: ToolContext, args: SessionsSendArgs) -> ToolOutput:
-    from agents.services.runs import RunError, run_start
-
     if not args.message.strip():
         raise ToolError("message is empty; give the text to send")
     if _same_session(args.session_key, ctx.session_key):

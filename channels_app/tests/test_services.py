@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from channels_app.models import ChannelAccount, OutboundMessage
-from channels_app.services import OutboundError, outbound_enqueue
+from channels_app.services import OutboundError, outbound_deliver, outbound_enqueue
+from core import delivery
+from core.delivery import Accepted
 
 
 @pytest.fixture
@@ -48,3 +52,56 @@ def test_an_empty_message_is_refused(account: ChannelAccount) -> None:
         outbound_enqueue(
             kind="telegram", account_id="default", chat_id="42", text="  ", dedupe_key="k"
         )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["", "last", " LAST "])
+def test_a_missing_or_last_channel_is_refused(account: ChannelAccount, kind: str) -> None:
+    with pytest.raises(OutboundError, match=r"explicit channel.*last-used channel"):
+        outbound_enqueue(kind=kind, account_id="default", chat_id="42", text="hi", dedupe_key="k")
+    assert not OutboundMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unknown_channel_is_refused_with_the_known_ones(account: ChannelAccount) -> None:
+    with pytest.raises(
+        OutboundError, match=r"unknown channel 'carrier-pigeon'; known channels: telegram, "
+    ):
+        outbound_enqueue(
+            kind="carrier-pigeon", account_id="default", chat_id="42", text="hi", dedupe_key="k"
+        )
+    assert not OutboundMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_channel_kind_is_normalized(account: ChannelAccount) -> None:
+    enqueued = outbound_enqueue(
+        kind=" Telegram ", account_id="default", chat_id="42", text="hi", dedupe_key="k"
+    )
+    assert enqueued.message.account == account
+
+
+@pytest.mark.django_db
+def test_outbound_deliver_answers_the_port_with_the_row(account: ChannelAccount) -> None:
+    run = uuid.uuid4()
+    accepted = outbound_deliver(
+        delivery.ChannelMessage(
+            channel="telegram",
+            account_id="default",
+            chat_id="42",
+            text="hi",
+            dedupe_key="run:r1:reply",
+            thread_id="7",
+            run_public_id=run,
+        )
+    )
+    row = OutboundMessage.objects.get()
+    assert accepted == Accepted(
+        outbound_id=row.pk,
+        message_id=str(row.public_id),
+        channel="telegram",
+        chat_id="42",
+        status="pending",
+        created=True,
+    )
+    assert (row.thread_id, row.run_public_id) == ("7", run)

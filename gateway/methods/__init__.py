@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# The registration order is the order of hello-ok's features.methods: sessions.* and
+# chat.* (imported by agent), agent and agent.wait, send, then the rest.
+from gateway.methods import agent, send  # noqa: F401  (registers handlers)
+
+# isort: split
 from gateway.methods import catalog, chat, sessions, system  # noqa: F401  (registers handlers)
 from gateway.methods.registry import REGISTRY, advertised_methods
 

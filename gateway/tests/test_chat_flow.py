@@ -377,8 +377,8 @@ def test_session_methods_and_their_events(gateway: GatewayProcess) -> None:
 @pytest.mark.django_db
 def test_send_accepts_into_the_outbox_of_a_configured_account() -> None:
     from channels_app.models import ChannelAccount, OutboundMessage
-    from gateway.methods.chat import SendParams, send
     from gateway.methods.registry import CallContext
+    from gateway.methods.send import SendParams, send
 
     ChannelAccount.objects.create(kind="telegram", account_id="default")
     ctx = CallContext(
@@ -394,3 +394,30 @@ def test_send_accepts_into_the_outbox_of_a_configured_account() -> None:
     assert answer["status"] == "pending"
     assert send(ctx, params)["messageId"] == answer["messageId"]  # idempotent
     assert OutboundMessage.objects.get().text == "hello"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("channel", "error"),
+    [
+        (None, "send needs an explicit channel, e.g. channel: 'telegram' (this gateway does "),
+        ("last", "not track a last-used channel"),
+        ("Pigeon", "unknown channel 'pigeon'; known channels: telegram, webchat, "),
+    ],
+)
+def test_send_refuses_a_missing_last_or_unknown_channel(channel: str | None, error: str) -> None:
+    from channels_app.models import ChannelAccount, OutboundMessage
+    from gateway.methods.registry import CallContext, MethodError
+    from gateway.methods.send import SendParams, send
+
+    ChannelAccount.objects.create(kind="telegram", account_id="default")
+    ctx = CallContext(
+        "c", "operator", frozenset({"operator.write"}), "cli", "cli", None, frozenset()
+    )
+    params = SendParams.model_validate(
+        {"to": "42", "message": "hello", "channel": channel, "idempotencyKey": "s-2"}
+    )
+    with pytest.raises(MethodError) as refused:
+        send(ctx, params)
+    assert error in refused.value.message
+    assert not OutboundMessage.objects.exists()
