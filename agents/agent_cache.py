@@ -2,52 +2,40 @@
 
 Every chat.send resolves the default agent and every claimed run loads its agent; agents
 change rarely (the admin, ``config set``). A save or delete in this process clears the
-cache at once (agents.apps connects the signals); one made on another host applies
-within ``AGENT_CACHE_S``.
+caches at once (agents.apps connects ``forget_agents`` to the signals); one made on
+another host applies within ``AGENT_CACHE_S``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-
+from agents import selectors
 from agents.models import Agent
+from core.ttlcache import TTLCache
 
 AGENT_CACHE_S = 5.0
-_lock = threading.Lock()
-_by_pk: dict[int, tuple[float, Agent]] = {}
-_default: tuple[float, Agent | None] | None = None
+_DEFAULT_KEY = "default"
+_by_pk: TTLCache[int, Agent] = TTLCache("agents.by_pk", ttl_s=AGENT_CACHE_S)
+_default: TTLCache[str, Agent | None] = TTLCache(
+    "agents.default", ttl_s=AGENT_CACHE_S, max_entries=1
+)
 
 
-def forget_agents(**_: object) -> None:
-    global _default  # noqa: PLW0603  (a small process-wide cache)
-    with _lock:
-        _by_pk.clear()
-        _default = None
+def forget_agents(*args: object, **kwargs: object) -> None:
+    """Forget every cached agent (a post_save/post_delete receiver for ``Agent``)."""
+    _by_pk.clear()
+    _default.clear()
 
 
 def agent_by_pk(pk: int) -> Agent | None:
-    now = time.monotonic()
-    with _lock:
-        hit = _by_pk.get(pk)
-    if hit is not None and now - hit[0] < AGENT_CACHE_S:
-        return hit[1]
-    agent = Agent.objects.filter(pk=pk).first()
-    if agent is not None:
-        with _lock:
-            _by_pk[pk] = (now, agent)
+    """The agent with this pk (a missing one is not cached: it may be created any time)."""
+    agent = _by_pk.get(pk)
+    if agent is None:
+        agent = selectors.agent_by_pk(pk)
+        if agent is not None:
+            _by_pk.set(pk, agent)
     return agent
 
 
 def default_agent() -> Agent | None:
     """The default agent (``is_default``, else the first), or None when there is none."""
-    global _default  # noqa: PLW0603
-    now = time.monotonic()
-    with _lock:
-        hit = _default
-    if hit is not None and now - hit[0] < AGENT_CACHE_S:
-        return hit[1]
-    agent = Agent.objects.default_first().first()
-    with _lock:
-        _default = (now, agent)
-    return agent
+    return _default.get_or_load(_DEFAULT_KEY, selectors.default_agent)

@@ -1,53 +1,45 @@
 """In-process cache of what a plain token connect needs: the token's scopes, the default agent.
 
 A token-only connect is the hot path of OpenClaw's CLI (one socket per command); with
-the cache it needs no database call at all. Entries live 10 s, and any save or delete
-of a token or agent in this process clears the cache (signals, see apps.py), so a
-revocation made here applies at once and one made on another host within 10 s.
+the cache it needs no database call at all. Entries live ``TTL_S``, and any save or
+delete of a token or agent in this process clears the cache (signals, see apps.py), so a
+revocation made here applies at once and one made on another host within ``TTL_S``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-TTL_S = 10.0
+from core.ttlcache import TTLCache
 
-_lock = threading.Lock()
-_tokens: dict[str, tuple[frozenset[str], float]] = {}
-_default_agent: tuple[str, float] | None = None
+TTL_S = 10.0
+_DEFAULT_AGENT_KEY = "default"
+
+# Keyed by the token's hash; a burst of wrong tokens cannot grow it past max_entries.
+_tokens: TTLCache[str, frozenset[str]] = TTLCache(
+    "gateway.token_scopes", ttl_s=TTL_S, max_entries=1000
+)
+_default_agent: TTLCache[str, str] = TTLCache("gateway.default_agent", ttl_s=TTL_S, max_entries=1)
 
 
 def token_scopes(hashed: str) -> frozenset[str] | None:
-    entry = _tokens.get(hashed)
-    if entry is None or entry[1] < time.monotonic():
-        return None
-    return entry[0]
+    return _tokens.get(hashed)
 
 
 def remember_token(hashed: str, scopes: frozenset[str]) -> None:
-    with _lock:
-        if len(_tokens) > 1000:
-            _tokens.clear()
-        _tokens[hashed] = (scopes, time.monotonic() + TTL_S)
+    _tokens.set(hashed, scopes)
 
 
 def default_agent() -> str | None:
-    entry = _default_agent
-    if entry is None or entry[1] < time.monotonic():
-        return None
-    return entry[0]
+    """The default agent's id if cached (no database call: safe on the event loop)."""
+    return _default_agent.get(_DEFAULT_AGENT_KEY)
 
 
 def remember_default_agent(slug: str) -> None:
-    global _default_agent  # noqa: PLW0603
-    _default_agent = (slug, time.monotonic() + TTL_S)
+    _default_agent.set(_DEFAULT_AGENT_KEY, slug)
 
 
 def clear(*args: Any, **kwargs: Any) -> None:
     """Forget everything (connected to post_save/post_delete of tokens and agents)."""
-    global _default_agent  # noqa: PLW0603
-    with _lock:
-        _tokens.clear()
-        _default_agent = None
+    _tokens.clear()
+    _default_agent.clear()

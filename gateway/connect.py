@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,15 +20,24 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent
+from agents.selectors import default_agent_slug
 from gateway import authcache
 from gateway import scopes as gw_scopes
+from gateway.catalog.devices import device_pair_requested
 from gateway.frames import ConnectParams, ErrorCode
 from gateway.lib.device_auth import DeviceAuthError, VerifiedDevice, verify_device
 from gateway.lib.protocol import CLOSE_POLICY
 from gateway.lib.tokens import token_hash
 from gateway.models import GatewayToken
 from pairing.models import Device
+from pairing.selectors import device_by_device_id_for_update
+from pairing.services import (
+    DeviceClaim,
+    device_pair_silently,
+    device_pairing_request_open,
+    device_record_connect,
+    device_token_store,
+)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 DEVICE_PENDING_TTL = timedelta(minutes=5)
@@ -139,31 +147,9 @@ def _granted(params: ConnectParams, allowed: frozenset[str]) -> frozenset[str]:
     return gw_scopes.grant(list(params.scopes or []), allowed)
 
 
-def _pairing_event(device: Device) -> tuple[str, dict[str, Any]]:
-    return (
-        "device.pair.requested",
-        {
-            "requestId": str(device.request_id),
-            "deviceId": device.device_id,
-            "publicKey": device.public_key,
-            "displayName": device.display_name or None,
-            "platform": device.platform or None,
-            "deviceFamily": device.device_family or None,
-            "clientId": device.client_id or None,
-            "clientMode": device.client_mode or None,
-            "role": device.role,
-            "scopes": device.scopes,
-            "remoteIp": device.remote_ip,
-            "ts": int(timezone.now().timestamp() * 1000),
-        },
-    )
-
-
 def _issue_device_token(device: Device) -> str:
     token = secrets.token_urlsafe(32)
-    Device.objects.filter(pk=device.pk).update(
-        token_hash=token_hash(token), token_issued_at=timezone.now(), last_seen_at=timezone.now()
-    )
+    device_token_store(device_pk=device.pk, token_hash=token_hash(token))
     return token
 
 
@@ -280,7 +266,7 @@ def _authenticate_or_raise(
             counts_as_auth_failure=True,
         ) from None
 
-    device = Device.objects.select_for_update().filter(device_id=verified.device_id).first()
+    device = device_by_device_id_for_update(verified.device_id)
     if shared is None:
         # Device-token auth: the token this device was issued on an earlier connect.
         device_token = (auth.deviceToken or auth.token) if auth else None
@@ -311,11 +297,10 @@ def _authenticate_or_raise(
 
 def _default_agent() -> str:
     cached = authcache.default_agent()
-    if cached is not None:
-        return cached
-    slug = Agent.objects.default_first().values_list("slug", flat=True).first() or "main"
-    authcache.remember_default_agent(slug)
-    return slug
+    if cached is None:
+        cached = default_agent_slug()
+        authcache.remember_default_agent(cached)
+    return cached
 
 
 def _device_pair(
@@ -329,7 +314,6 @@ def _device_pair(
     silent_ok: bool,
 ) -> Device:
     """Return the paired device, pairing it silently when allowed, else raise NOT_PAIRED."""
-    now = timezone.now()
     reason = None
     if device is None:
         reason = "not-paired"
@@ -349,33 +333,19 @@ def _device_pair(
     if reason is None:
         assert device is not None
         return device
-    device = _device_upsert(
-        device=device,
-        verified=verified,
-        params=params,
-        role=role,
-        scopes=wanted,
-        remote_ip=remote_ip,
+    device = device_record_connect(
+        device=device, claim=_claim(verified, params, role, remote_ip), scopes=wanted
     )
     if silent_ok and reason in ("not-paired", "scope-upgrade"):
-        Device.objects.filter(pk=device.pk).update(
-            status=Device.Status.PAIRED, approved_at=now, request_id=None
-        )
-        return device
-    if device.request_id is None or (
-        device.requested_at and now - device.requested_at > DEVICE_PENDING_TTL
-    ):
-        device.request_id = uuid.uuid4()
-        device.requested_at = now
+        return device_pair_silently(device=device)
     # An upgrade of a paired device waits for approval too: the device is pending (with
     # the scopes and role it asked for) until an operator approves, failing closed.
-    device.status = Device.Status.PENDING
-    device.save(update_fields=["request_id", "requested_at", "status", "updated_at"])
+    device = device_pairing_request_open(device=device, pending_ttl=DEVICE_PENDING_TTL)
     raise ConnectError(
         ErrorCode.NOT_PAIRED,
         "pairing required",
         details={"code": "PAIRING_REQUIRED", "requestId": str(device.request_id), "reason": reason},
-        event=_pairing_event(device),
+        event=device_pair_requested(device),
     )
 
 
@@ -385,31 +355,17 @@ def _clean(value: str | None, limit: int) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
-def _device_upsert(
-    *,
-    device: Device | None,
-    verified: VerifiedDevice,
-    params: ConnectParams,
-    role: str,
-    scopes: list[str],
-    remote_ip: str | None,
-) -> Device:
-    fields = {
-        "public_key": verified.public_key,
-        "display_name": _clean(params.client.displayName, 200),
-        "platform": _clean(params.client.platform, 64),
-        "device_family": _clean(params.client.deviceFamily, 64),
-        "client_id": params.client.id,
-        "client_mode": params.client.mode,
-        "role": role,
-        "remote_ip": remote_ip,
-        "last_seen_at": timezone.now(),
-    }
-    if device is None:
-        return Device.objects.create(device_id=verified.device_id, scopes=scopes, **fields)
-    merged = sorted(set(device.scopes) | set(scopes))
-    for name, value in fields.items():
-        setattr(device, name, value)
-    device.scopes = merged
-    device.save()
-    return device
+def _claim(
+    verified: VerifiedDevice, params: ConnectParams, role: str, remote_ip: str | None
+) -> DeviceClaim:
+    return DeviceClaim(
+        device_id=verified.device_id,
+        public_key=verified.public_key,
+        display_name=_clean(params.client.displayName, 200),
+        platform=_clean(params.client.platform, 64),
+        device_family=_clean(params.client.deviceFamily, 64),
+        client_id=params.client.id,
+        client_mode=params.client.mode,
+        role=role,
+        remote_ip=remote_ip,
+    )

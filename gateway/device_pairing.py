@@ -12,15 +12,16 @@ only the operator role can be approved, and only with scopes the caller holds it
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
 
 from core import events
+from core.clock import now_ms
 from gateway import scopes as gw_scopes
 from pairing.models import Device
+from pairing.selectors import device_by_device_id, device_by_request_id
 from pairing.services import PairingError, device_approve, device_reject, device_revoke
 
 UNKNOWN_REQUEST = "unknown requestId; list pending requests with device.pair.list"
@@ -47,16 +48,12 @@ class Resolved:
     device: Device
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _pending_device(request_id: str) -> Device:
     try:
         key = uuid.UUID(request_id.strip())
     except ValueError:
         raise DevicePairingError(UNKNOWN_REQUEST) from None
-    device = Device.objects.filter(request_id=key).first()
+    device = device_by_request_id(key)
     if device is None:
         raise DevicePairingError(UNKNOWN_REQUEST)
     return device
@@ -81,7 +78,7 @@ def _announce(request_id: str, device_id: str, decision: str) -> None:
         "requestId": request_id,
         "deviceId": device_id,
         "decision": decision,
-        "ts": _now_ms(),
+        "ts": now_ms(),
     }
     transaction.on_commit(
         lambda: events.publish(
@@ -130,7 +127,7 @@ def device_pair_reject(*, request_id: str, caller: Caller) -> Resolved:
 @transaction.atomic
 def device_pair_remove(*, device_id: str, caller: Caller) -> Device:
     """Unpair a paired device: its device token stops working on the next connect."""
-    device = Device.objects.filter(device_id=device_id.strip().lower()).first()
+    device = device_by_device_id(device_id.strip().lower())
     if device is None:
         raise DevicePairingError(UNKNOWN_DEVICE)
     _authorize(caller, device, action="removal")

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count
+
+from agents import selectors as agent_selectors
+from channels_app import selectors as channel_selectors
+from core.clock import now_ms
+from gateway.catalog.wire import ms
+from gateway.models import ConfigEntry, Node
+from sessions_app.models import Session
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,6 @@ def _check_database() -> None:
 
 
 def _check_redis() -> None:
-    import redis
-
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()
@@ -74,39 +81,54 @@ def readiness() -> Readiness:
     return Readiness(checks)
 
 
+def session_counts_by_agent() -> dict[str, int]:
+    """How many sessions each agent has (by agent id)."""
+    # Belongs in sessions_app.selectors; here until that module offers it.
+    rows = Session.objects.order_by().values_list("agent_slug").annotate(n=Count("pk"))
+    return dict(rows)
+
+
+def sessions_recent(*, limit: int = 5) -> list[tuple[str, str, datetime | None]]:
+    """``(key, agent id, last activity)`` of the most recently active sessions."""
+    rows = Session.objects.recent().values_list("key", "agent_slug", "last_activity_at")
+    return list(rows[:limit])
+
+
+def nodes() -> list[Node]:
+    """The cluster's nodes by id."""
+    return list(Node.objects.order_by("node_id"))
+
+
 def health_summary() -> dict[str, Any]:
     """Return OpenClaw's HealthSummary: agents, sessions and channels (one short query set)."""
-    from agents.models import Agent
-    from channels_app.models import ChannelAccount
-    from sessions_app.models import Session
-
-    agents = list(Agent.objects.default_first().values("slug", "name", "is_default"))
-    default_id = agents[0]["slug"] if agents else "main"
-    recent = [
-        {
-            "key": key,
-            "updatedAt": int(updated.timestamp() * 1000) if updated else None,
-            "age": int((time.time() - updated.timestamp()) * 1000) if updated else None,
-        }
-        for key, updated in Session.objects.recent().values_list("key", "last_activity_at")[:5]
-    ]
-    per_agent = dict(Session.objects.order_by().values_list("agent_slug").annotate(n=Count("pk")))
+    agents = agent_selectors.agent_rows()
+    default_id = agent_selectors.default_slug_of(agents)
+    now = now_ms()
+    recent = []
+    for key, _agent, updated in sessions_recent():
+        updated_ms = ms(updated)
+        recent.append(
+            {
+                "key": key,
+                "updatedAt": updated_ms,
+                "age": None if updated_ms is None else now - updated_ms,
+            }
+        )
+    per_agent = session_counts_by_agent()
     sessions = {"path": "database", "count": sum(per_agent.values()), "recent": recent}
     channels: dict[str, Any] = {}
-    for account in ChannelAccount.objects.order_by("kind", "account_id").values(
-        "kind", "account_id", "enabled", "mode", "last_error"
-    ):
-        entry = channels.setdefault(account["kind"], {"accounts": {}})
-        entry["accounts"][account["account_id"]] = {
-            "accountId": account["account_id"],
-            "enabled": account["enabled"],
+    for account in channel_selectors.channel_accounts():
+        entry = channels.setdefault(account.kind, {"accounts": {}})
+        entry["accounts"][account.account_id] = {
+            "accountId": account.account_id,
+            "enabled": account.enabled,
             "configured": True,
-            "mode": account["mode"],
-            "lastError": account["last_error"] or None,
+            "mode": account.mode,
+            "lastError": account.last_error or None,
         }
     return {
         "ok": True,
-        "ts": int(time.time() * 1000),
+        "ts": now,
         "durationMs": 0,
         "channels": channels,
         "channelOrder": sorted(channels),
@@ -115,19 +137,19 @@ def health_summary() -> dict[str, Any]:
         "defaultAgentId": default_id,
         "agents": [
             {
-                "agentId": a["slug"],
-                "name": a["name"] or None,
-                "isDefault": a["slug"] == default_id,
+                "agentId": agent.slug,
+                "name": agent.name or None,
+                "isDefault": agent.slug == default_id,
                 "heartbeat": {"enabled": False},
                 "sessions": {
                     "path": "database",
-                    "count": per_agent.get(a["slug"], 0),
+                    "count": per_agent.get(agent.slug, 0),
                     "recent": [
-                        r for r in recent if str(r["key"]).startswith(f"agent:{a['slug']}:")
+                        r for r in recent if str(r["key"]).startswith(f"agent:{agent.slug}:")
                     ],
                 },
             }
-            for a in agents
+            for agent in agents
         ],
         "sessions": sessions,
         # Keys OpenClaw 2026.9.6's clients read; we have no plugins or hot reload.
@@ -140,6 +162,4 @@ def health_summary() -> dict[str, Any]:
 
 def config_entry_value(path: str) -> Any:
     """Return the stored value of a gateway config path, or None when unset."""
-    from gateway.models import ConfigEntry
-
     return ConfigEntry.objects.filter(path=path).values_list("value", flat=True).first()

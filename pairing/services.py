@@ -3,20 +3,23 @@
 Every status change is a compare-and-set update (``filter(status=OLD).update(...) == 1``),
 so two operators (or an operator and the expiry sweep) deciding the same row at the same
 time cannot both win; the loser gets a ``PairingError`` saying what happened instead.
+``Device`` rows are written here only: the gateway's connect handshake decides, these
+functions write.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from channels_app.models import ChannelAccount
 from pairing.lib.codes import PAIRING_CODE_PATTERN, pairing_code_generate, pairing_code_normalize
 from pairing.models import AllowlistEntry, Device, PairingRequest
 
@@ -27,6 +30,8 @@ MAX_PENDING_PER_ACCOUNT = 3
 _CODE_ATTEMPTS = 5
 _PAIRING_CODE_RE = re.compile(PAIRING_CODE_PATTERN)
 _DISPLAY_NAME_KEYS = ("display_name", "name", "username")
+# pg_advisory_xact_lock's first key: the namespace of "pairing requests of one account".
+_REQUESTS_LOCK_NAMESPACE = 0x70616972  # "pair"
 
 
 class PairingError(Exception):
@@ -78,6 +83,34 @@ def allowlist_entry_add(
     return entry
 
 
+def _lock_account_requests(channel_account_id: int) -> None:
+    """Serialize ``pairing_request_create`` per channel account until the transaction ends.
+
+    Counting the open requests and inserting one must not interleave between two senders
+    of one account, or both could see two open requests and make it four. The lock is
+    pairing's own: a PostgreSQL transaction-level advisory lock on (requests namespace,
+    account id), which also holds when the account has no request row yet to lock, and
+    which the ``channels_app`` account row (a layer above) is no part of. Two accounts
+    whose ids agree modulo 2**31 share the lock, which only serializes them. SQLite
+    needs none: every transaction here begins IMMEDIATE (settings.py), so writers
+    already run one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [_REQUESTS_LOCK_NAMESPACE, channel_account_id % 2**31],
+            )
+
+
+def _account_exists(channel_account_id: int) -> bool:
+    # Through the foreign key pairing declares ("channels_app.ChannelAccount" by name),
+    # so that pairing, below channels_app, imports nothing of it.
+    account_model = PairingRequest._meta.get_field("channel_account").related_model
+    assert isinstance(account_model, type)
+    return account_model._default_manager.filter(pk=channel_account_id).exists()
+
+
 @transaction.atomic
 def pairing_request_create(
     *,
@@ -91,19 +124,14 @@ def pairing_request_create(
     An open request is returned as it is, with ``last_seen_at`` (and ``sender_meta``, when
     given) updated, and ``False``. Expired requests of the account are closed first.
     Raises ``PairingError`` when the account already has ``MAX_PENDING_PER_ACCOUNT`` open
-    requests. Locks the channel account row, so the cap holds under concurrent senders.
+    requests. The cap holds under concurrent senders: see ``_lock_account_requests``.
     """
     now = now or timezone.now()
     ref = sender_ref.strip()
     if not ref:
         raise PairingError("the sender id is empty; a pairing request needs the platform sender id")
-    locked = (
-        ChannelAccount.objects.select_for_update()
-        .filter(pk=channel_account_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if locked is None:
+    _lock_account_requests(channel_account_id)
+    if not _account_exists(channel_account_id):
         raise PairingError(f"there is no channel account #{channel_account_id}")
     account_requests = PairingRequest.objects.filter(channel_account_id=channel_account_id)
     _expire(account_requests, now)
@@ -277,4 +305,85 @@ def device_revoke(*, device_pk: int) -> Device:
         new=Device.Status.REVOKED,
         changes={"token_hash": ""},
         verb="revoke",
+    )
+
+
+# --- devices at connect time ------------------------------------------------------------
+# The gateway's connect handshake locks the row (pairing.selectors), decides, and writes
+# through these. They run in its transaction: ``savepoint=False`` adds no queries to the
+# connect, and a call outside any transaction still gets one of its own.
+@dataclass(frozen=True)
+class DeviceClaim:
+    """What a connecting device says about itself, verified and cleaned by the gateway."""
+
+    device_id: str
+    public_key: str
+    display_name: str
+    platform: str
+    device_family: str
+    client_id: str
+    client_mode: str
+    role: str
+    remote_ip: str | None
+
+
+@transaction.atomic(savepoint=False)
+def device_record_connect(
+    *, device: Device | None, claim: DeviceClaim, scopes: list[str]
+) -> Device:
+    """Create the device, or update it with what it says now; its scopes only grow."""
+    fields = {
+        "public_key": claim.public_key,
+        "display_name": claim.display_name,
+        "platform": claim.platform,
+        "device_family": claim.device_family,
+        "client_id": claim.client_id,
+        "client_mode": claim.client_mode,
+        "role": claim.role,
+        "remote_ip": claim.remote_ip,
+        "last_seen_at": timezone.now(),
+    }
+    if device is None:
+        return Device.objects.create(device_id=claim.device_id, scopes=scopes, **fields)
+    merged = sorted(set(device.scopes) | set(scopes))
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.scopes = merged
+    device.save()
+    return device
+
+
+@transaction.atomic(savepoint=False)
+def device_pair_silently(*, device: Device) -> Device:
+    """Pair a device without approval (the gateway allows it for local clients)."""
+    Device.objects.filter(pk=device.pk).update(
+        status=Device.Status.PAIRED, approved_at=timezone.now(), request_id=None
+    )
+    return device
+
+
+@transaction.atomic(savepoint=False)
+def device_pairing_request_open(*, device: Device, pending_ttl: timedelta) -> Device:
+    """Put the device in wait for approval under a pairing request, and return it.
+
+    Its open request keeps its ``requestId`` for ``pending_ttl``; after that (or without
+    one) it gets a new one. A paired device asking for more waits too, failing closed.
+    """
+    now = timezone.now()
+    if device.request_id is None or (
+        device.requested_at and now - device.requested_at > pending_ttl
+    ):
+        device.request_id = uuid.uuid4()
+        device.requested_at = now
+    device.status = Device.Status.PENDING
+    device.save(update_fields=["request_id", "requested_at", "status", "updated_at"])
+    return device
+
+
+@transaction.atomic(savepoint=False)
+def device_token_store(*, device_pk: int, token_hash: str) -> None:
+    """Record the hash of the device token just handed to the device (never the token)."""
+    now = timezone.now()
+    Device.objects.filter(pk=device_pk).update(
+        token_hash=token_hash, token_issued_at=now, last_seen_at=now
     )

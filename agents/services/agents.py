@@ -12,9 +12,9 @@ from django.db import transaction
 
 from agents.lib import workspace
 from agents.models import Agent
+from agents.selectors import default_agent
 from sessions_app.lib import keys
 
-DEFAULT_AGENT_SLUG = "main"
 _UNSAFE_FOLDER_CHARS = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -109,8 +109,8 @@ def agent_save(*, agent: Agent) -> Agent:
 @transaction.atomic
 def agent_ensure_default() -> tuple[Agent, bool]:
     """Return the default agent, creating agent ``main`` when there is no agent at all."""
-    agent = Agent.objects.default_first().first()
+    agent = default_agent()
     if agent is not None:
         return agent, False
-    agent = Agent.objects.create(slug=DEFAULT_AGENT_SLUG, name="Main", is_default=True)
+    agent = Agent.objects.create(slug=keys.DEFAULT_AGENT_ID, name="Main", is_default=True)
     return agent, True

@@ -1,7 +1,7 @@
 """Set agent configuration by OpenClaw config paths (``config.patch``, ``manage.py config``).
 
 The configuration lives in the database; ``config.get`` shows it as an OpenClaw config
-document (``gateway.catalog_selectors.config_document``). These paths can be written:
+document (``gateway.catalog.config.config_document``). These paths can be written:
 
 - ``agents.defaults.model.primary`` / ``.fallbacks``: the default agent's model;
 - ``agents.list[N].<field>`` (N as in ``config.get``), or in a merge patch an
@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from agents.models import Agent
+from agents.selectors import agents_default_first, default_agent
 from agents.services.agents import agent_save
 
 AGENT_FIELDS: dict[tuple[str, ...], str] = {
@@ -77,14 +78,14 @@ def parse_path(path: str) -> list[str | int]:
 
 
 def _default_agent() -> Agent:
-    agent = Agent.objects.default_first().first()
+    agent = default_agent()
     if agent is None:
         raise ConfigError("there is no agent yet; start the gateway once or add one in the admin")
     return agent
 
 
 def _agent_at(index: int) -> Agent:
-    agents = list(Agent.objects.default_first())
+    agents = agents_default_first()
     if not 0 <= index < len(agents):
         raise ConfigError(f"agents.list[{index}] does not exist; there are {len(agents)} agents")
     return agents[index]

@@ -1,13 +1,11 @@
-"""Setting the model and tools by OpenClaw config path: service, command and config.patch."""
+"""Setting the model and tools by OpenClaw config path: service and config.patch.
+
+The ``config`` command is tested in ``gateway/tests/test_config_command.py``.
+"""
 
 from __future__ import annotations
 
-import json
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from agents.models import Agent
 from agents.services.config import ConfigError, config_patch, config_set, parse_path
@@ -80,21 +78,6 @@ def test_config_patch_is_all_or_nothing(agents: tuple[Agent, Agent]) -> None:
             }
         )
     assert Agent.objects.get(slug="main").model_primary == "anthropic/claude-sonnet-4-6"
-
-
-def test_manage_py_config_set_and_get(agents: tuple[Agent, Agent]) -> None:
-    out = StringIO()
-    call_command("config", "set", "agents.defaults.model.primary", "openai/gpt-4o-mini", stdout=out)
-    assert "applies from the next turn" in out.getvalue()
-    out = StringIO()
-    call_command("config", "get", "agents.defaults.model.primary", stdout=out)
-    assert json.loads(out.getvalue()) == "openai/gpt-4o-mini"
-    call_command("config", "set", "agents.list[1].model.fallbacks", '["a/b", "c/d"]')
-    assert Agent.objects.get(slug="ops").model_fallbacks == ["a/b", "c/d"]
-    with pytest.raises(CommandError, match="cannot set"):
-        call_command("config", "set", "gateway.bind", "lan")
-    with pytest.raises(CommandError, match="not in the configuration"):
-        call_command("config", "get", "agents.nothing")
 
 
 def test_config_patch_rpc_needs_the_current_hash(agents: tuple[Agent, Agent]) -> None:

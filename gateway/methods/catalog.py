@@ -2,8 +2,8 @@
 device pairing, and the start-up calls of OpenClaw's TUI and Control UI.
 
 Payload shapes follow what OpenClaw 2026.9.6's gateway answered in
-``tests/fixtures/openclaw-frames.jsonl``; the selectors in ``gateway.catalog_selectors``
-build them, and none ever carries a secret. Sync handlers make their one database call
+``tests/fixtures/openclaw-frames.jsonl``; the modules of ``gateway.catalog`` build them,
+and none ever carries a secret. Sync handlers make their one database call
 through the registry; handlers that need no database are ``async`` and stay on the loop.
 """
 
@@ -13,12 +13,23 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, Literal
 
+import json5
 from pydantic import Field
 
+from agents.services.config import ConfigError
+from core.clock import now_ms
 from core.logbuffer import log_tail
-from gateway import catalog_selectors as selectors
 from gateway import scopes as gw_scopes
-from gateway import state
+from gateway.catalog import agents as agent_wire
+from gateway.catalog import channels as channel_wire
+from gateway.catalog import commands as command_wire
+from gateway.catalog import config as config_wire
+from gateway.catalog import cron as cron_wire
+from gateway.catalog import devices as device_wire
+from gateway.catalog import status as status_wire
+from gateway.catalog import system as system_wire
+from gateway.catalog.wire import INSTANCE_ID, ms
+from gateway.config_service import config_patch as apply_patch
 from gateway.device_pairing import (
     Caller,
     DevicePairingError,
@@ -31,7 +42,7 @@ from gateway.device_pairing import (
 # first lets their real handlers win over the start-up fallbacks registered below.
 from gateway.methods import chat as _chat_methods  # noqa: F401
 from gateway.methods import sessions as _session_methods  # noqa: F401
-from gateway.methods.registry import REGISTRY, CallContext, MethodError, Params, method
+from gateway.methods.registry import REGISTRY, CallContext, MethodError, Params, WireParams, method
 from sessions_app.lib.keys import DEFAULT_AGENT_ID, SessionKeyError
 
 LOG_FILE = "memory"  # logs.tail reads this process's in-memory ring (core/logbuffer.py)
@@ -42,38 +53,38 @@ def _is_admin(ctx: CallContext) -> bool:
 
 
 # --- status, agents, models, commands --------------------------------------------------
-class StatusParams(Params):
-    includeChannelSummary: bool | None = None  # noqa: N815
+class StatusParams(WireParams):
+    include_channel_summary: bool | None = None
 
 
 @method("status", params=StatusParams)
 def status(ctx: CallContext, params: StatusParams) -> dict[str, Any]:
-    return selectors.status_summary(include_sensitive=_is_admin(ctx))
+    return status_wire.status_summary(include_sensitive=_is_admin(ctx))
 
 
 @method("agents.list")
 def agents_list(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return selectors.agents_list()
+    return agent_wire.agents_list()
 
 
-class AgentIdentityParams(Params):
-    agentId: str | None = None  # noqa: N815
-    sessionKey: str | None = None  # noqa: N815
+class AgentIdentityParams(WireParams):
+    agent_id: str | None = None
+    session_key: str | None = None
 
 
 @method("agent.identity.get", params=AgentIdentityParams)
 def agent_identity_get(ctx: CallContext, params: AgentIdentityParams) -> dict[str, Any]:
-    requested = (params.agentId or "").strip().lower() or None
+    requested = (params.agent_id or "").strip().lower() or None
     from_key = (
-        selectors.agent_slug_from_session_key(params.sessionKey) if params.sessionKey else None
+        agent_wire.agent_slug_from_session_key(params.session_key) if params.session_key else None
     )
     if requested and from_key and requested != from_key:
         raise MethodError(
-            f"agentId {requested!r} does not match session key {params.sessionKey!r}; "
+            f"agentId {requested!r} does not match session key {params.session_key!r}; "
             "send one of them"
         )
     agent_id = requested or from_key
-    identity = selectors.agent_identity(agent_id=agent_id)
+    identity = agent_wire.agent_identity(agent_id=agent_id)
     if identity is None:
         raise MethodError(
             f"unknown agent id: {agent_id or DEFAULT_AGENT_ID}; list agents with agents.list"
@@ -83,47 +94,42 @@ def agent_identity_get(ctx: CallContext, params: AgentIdentityParams) -> dict[st
 
 @method("models.list")
 def models_list(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return {"models": selectors.models_list()}
+    return {"models": agent_wire.models_list()}
 
 
-class CommandsListParams(Params):
-    agentId: str | None = None  # noqa: N815
+class CommandsListParams(WireParams):
+    agent_id: str | None = None
     scope: str | None = None
-    includeArgs: bool | None = None  # noqa: N815
+    include_args: bool | None = None
 
 
 @method("commands.list", params=CommandsListParams)
 async def commands_list(ctx: CallContext, params: CommandsListParams) -> dict[str, Any]:
     # Every command works both typed and as a native command, so ``scope`` filters nothing.
-    return {"commands": selectors.slash_commands(include_args=params.includeArgs is not False)}
+    return {"commands": command_wire.slash_commands(include_args=params.include_args is not False)}
 
 
 # --- config, channels, logs -----------------------------------------------------------
 @method("config.get")
 def config_get(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return selectors.config_snapshot()
+    return config_wire.config_snapshot()
 
 
-class ConfigPatchParams(Params):
+class ConfigPatchParams(WireParams):
     raw: str = Field(min_length=1, max_length=65_536)
-    baseHash: str | None = None  # noqa: N815
-    sessionKey: str | None = None  # noqa: N815
+    base_hash: str | None = None
+    session_key: str | None = None
     note: str | None = None
-    restartDelayMs: int | None = Field(default=None, ge=0)  # noqa: N815
+    restart_delay_ms: int | None = Field(default=None, ge=0)
 
 
 @method("config.patch", params=ConfigPatchParams)
 def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
     """A JSON5 merge patch of the settable paths (gateway.config_service); no restart."""
-    import json5
-
-    from agents.services.config import ConfigError
-    from gateway.config_service import config_patch as apply_patch
-
-    current = selectors.config_snapshot()
-    if not params.baseHash:
+    current = config_wire.config_snapshot()
+    if not params.base_hash:
         raise MethodError("config base hash required; re-run config.get and retry")
-    if params.baseHash != current["hash"]:
+    if params.base_hash != current["hash"]:
         raise MethodError("config changed since last load; re-run config.get and retry")
     try:
         patch = json5.loads(params.raw)
@@ -135,7 +141,7 @@ def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
         apply_patch(patch)
     except ConfigError as exc:
         raise MethodError(exc.message) from None
-    snapshot = selectors.config_snapshot()
+    snapshot = config_wire.config_snapshot()
     return {"ok": True, "path": snapshot["path"], "config": snapshot["config"], "restart": None}
 
 
@@ -148,25 +154,25 @@ def config_set(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
     )
 
 
-class ChannelsStatusParams(Params):
+class ChannelsStatusParams(WireParams):
     probe: bool | None = None
-    timeoutMs: int | None = Field(default=None, ge=0)  # noqa: N815
+    timeout_ms: int | None = Field(default=None, ge=0)
 
 
 @method("channels.status", params=ChannelsStatusParams)
 def channels_status(ctx: CallContext, params: ChannelsStatusParams) -> dict[str, Any]:
-    return selectors.channels_status()
+    return channel_wire.channels_status()
 
 
-class LogsTailParams(Params):
+class LogsTailParams(WireParams):
     cursor: int | None = Field(default=None, ge=0)
     limit: int = Field(default=500, ge=1, le=5000)
-    maxBytes: int = Field(default=250_000, ge=1, le=1_000_000)  # noqa: N815
+    max_bytes: int = Field(default=250_000, ge=1, le=1_000_000)
 
 
 @method("logs.tail", params=LogsTailParams)
 async def logs_tail(ctx: CallContext, params: LogsTailParams) -> dict[str, Any]:
-    tail = log_tail(cursor=params.cursor, limit=params.limit, max_bytes=params.maxBytes)
+    tail = log_tail(cursor=params.cursor, limit=params.limit, max_bytes=params.max_bytes)
     return {
         "file": LOG_FILE,
         "cursor": tail.cursor,
@@ -178,27 +184,27 @@ async def logs_tail(ctx: CallContext, params: LogsTailParams) -> dict[str, Any]:
 
 
 # --- cron -----------------------------------------------------------------------------
-class CronListParams(Params):
-    includeDisabled: bool | None = None  # noqa: N815
+class CronListParams(WireParams):
+    include_disabled: bool | None = None
     enabled: Literal["all", "enabled", "disabled"] | None = None
-    limit: int = Field(default=selectors.CRON_PAGE_DEFAULT, ge=1, le=selectors.CRON_PAGE_MAX)
+    limit: int = Field(default=cron_wire.CRON_PAGE_DEFAULT, ge=1, le=cron_wire.CRON_PAGE_MAX)
     offset: int = Field(default=0, ge=0)
     query: str | None = None
-    sortBy: Literal["nextRunAtMs", "updatedAtMs", "name"] = "nextRunAtMs"  # noqa: N815
-    sortDir: Literal["asc", "desc"] = "asc"  # noqa: N815
-    agentId: str | None = None  # noqa: N815
+    sort_by: Literal["nextRunAtMs", "updatedAtMs", "name"] = "nextRunAtMs"
+    sort_dir: Literal["asc", "desc"] = "asc"
+    agent_id: str | None = None
     compact: bool = False
 
 
 @method("cron.list", params=CronListParams)
 def cron_list(ctx: CallContext, params: CronListParams) -> dict[str, Any]:
-    enabled = params.enabled or ("all" if params.includeDisabled else "enabled")
-    return selectors.cron_jobs_page(
+    enabled = params.enabled or ("all" if params.include_disabled else "enabled")
+    return cron_wire.cron_jobs_page(
         enabled=enabled,
-        agent_id=params.agentId,
+        agent_id=params.agent_id,
         query=params.query,
-        sort_by=params.sortBy,
-        sort_dir=params.sortDir,
+        sort_by=params.sort_by,
+        sort_dir=params.sort_dir,
         offset=params.offset,
         limit=params.limit,
         compact=params.compact,
@@ -207,13 +213,13 @@ def cron_list(ctx: CallContext, params: CronListParams) -> dict[str, Any]:
 
 @method("cron.status")
 def cron_status(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return selectors.cron_status()
+    return cron_wire.cron_status()
 
 
 # --- nodes and device pairing ---------------------------------------------------------
 @method("node.list")
 def node_list(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return selectors.nodes_list()
+    return device_wire.nodes_list()
 
 
 def _caller(ctx: CallContext) -> Caller:
@@ -224,30 +230,30 @@ def _caller(ctx: CallContext) -> Caller:
 def device_pair_list(ctx: CallContext, params: Params) -> dict[str, Any]:
     # Without admin, a client connected as a device sees only its own entries (OpenClaw).
     only = None if _is_admin(ctx) else ctx.device_id
-    return selectors.device_pairing_list(only_device_id=only)
+    return device_wire.device_pairing_list(only_device_id=only)
 
 
-class DevicePairRequestParams(Params):
-    requestId: str = Field(min_length=1, max_length=100)  # noqa: N815
+class DevicePairRequestParams(WireParams):
+    request_id: str = Field(min_length=1, max_length=100)
 
 
-class DevicePairRemoveParams(Params):
-    deviceId: str = Field(min_length=1, max_length=100)  # noqa: N815
+class DevicePairRemoveParams(WireParams):
+    device_id: str = Field(min_length=1, max_length=100)
 
 
 @method("device.pair.approve", params=DevicePairRequestParams)
 def device_pair_approve_method(ctx: CallContext, params: DevicePairRequestParams) -> dict[str, Any]:
     try:
-        resolved = device_pair_approve(request_id=params.requestId, caller=_caller(ctx))
+        resolved = device_pair_approve(request_id=params.request_id, caller=_caller(ctx))
     except DevicePairingError as exc:
         raise MethodError(str(exc)) from None
-    return {"requestId": resolved.request_id, "device": selectors.device_paired(resolved.device)}
+    return {"requestId": resolved.request_id, "device": device_wire.device_paired(resolved.device)}
 
 
 @method("device.pair.reject", params=DevicePairRequestParams)
 def device_pair_reject_method(ctx: CallContext, params: DevicePairRequestParams) -> dict[str, Any]:
     try:
-        resolved = device_pair_reject(request_id=params.requestId, caller=_caller(ctx))
+        resolved = device_pair_reject(request_id=params.request_id, caller=_caller(ctx))
     except DevicePairingError as exc:
         raise MethodError(str(exc)) from None
     return {"requestId": resolved.request_id, "deviceId": resolved.device.device_id}
@@ -256,10 +262,10 @@ def device_pair_reject_method(ctx: CallContext, params: DevicePairRequestParams)
 @method("device.pair.remove", params=DevicePairRemoveParams)
 def device_pair_remove_method(ctx: CallContext, params: DevicePairRemoveParams) -> dict[str, Any]:
     try:
-        device = device_pair_remove(device_id=params.deviceId, caller=_caller(ctx))
+        device = device_pair_remove(device_id=params.device_id, caller=_caller(ctx))
     except DevicePairingError as exc:
         raise MethodError(str(exc)) from None
-    return {"deviceId": device.device_id, "removedAtMs": selectors.ms(device.updated_at)}
+    return {"deviceId": device.device_id, "removedAtMs": ms(device.updated_at)}
 
 
 # --- start-up calls of OpenClaw's TUI and Control UI ----------------------------------
@@ -267,12 +273,12 @@ def device_pair_remove_method(ctx: CallContext, params: DevicePairRemoveParams) 
 # real clients call them on start and break on an error, so each answers the empty form
 # of what OpenClaw answered (captured frames). They reveal nothing, hence read scope
 # (admin under OpenClaw's admin-only prefixes), and they are not advertised in hello-ok.
-class SessionKeyParams(Params):
-    sessionKey: str | None = None  # noqa: N815
+class SessionKeyParams(WireParams):
+    session_key: str | None = None
 
 
-class SessionKeysParams(Params):
-    sessionKeys: list[str] = Field(default_factory=list)  # noqa: N815
+class SessionKeysParams(WireParams):
+    session_keys: list[str] = Field(default_factory=list)
 
 
 class SurfaceParams(Params):
@@ -303,7 +309,7 @@ _STARTUP_STUBS: dict[str, tuple[type[Params], Callable[[Any], Any]]] = {
     "tasks.list": (Params, lambda p: {"tasks": []}),
     "models.authStatus": (
         Params,
-        lambda p: {"ts": state.now_ms(), "providers": [], "providerCapabilities": []},
+        lambda p: {"ts": now_ms(), "providers": [], "providerCapabilities": []},
     ),
     "update.status": (
         Params,
@@ -325,7 +331,7 @@ _STARTUP_STUBS: dict[str, tuple[type[Params], Callable[[Any], Any]]] = {
     ),
     "mentions.list": (
         Params,
-        lambda p: {"gatewayInstanceId": selectors.INSTANCE_ID, "revision": 0, "items": []},
+        lambda p: {"gatewayInstanceId": INSTANCE_ID, "revision": 0, "items": []},
     ),
     "projects.list": (Params, lambda p: {"projects": [], "recents": []}),
     "talk.catalog": (
@@ -341,20 +347,20 @@ _STARTUP_STUBS: dict[str, tuple[type[Params], Callable[[Any], Any]]] = {
     ),
     "board.get": (
         SessionKeyParams,
-        lambda p: {"sessionKey": p.sessionKey, "revision": 0, "tabs": [], "widgets": []},
+        lambda p: {"sessionKey": p.session_key, "revision": 0, "tabs": [], "widgets": []},
     ),
     "progressCard.get": (SessionKeyParams, lambda p: {"card": None}),
     "session.discussion.info": (SessionKeyParams, lambda p: {"state": "none"}),
     "controlUi.sessionPullRequests.subscribe": (
         SessionKeysParams,
-        lambda p: {"subscribed": bool(p.sessionKeys)},
+        lambda p: {"subscribed": bool(p.session_keys)},
     ),
     # sessions.* names: only when sessions.py does not implement them.
     "sessions.catalog.list": (Params, lambda p: {"catalogs": []}),
     "sessions.groups.list": (Params, lambda p: {"groups": [], "sectionOrder": []}),
     "sessions.groups.defaults": (Params, lambda p: {"defaults": []}),
     "sessions.observer.visibility": (Params, lambda p: {"ok": True}),
-    "sessions.viewers.set": (SessionKeysParams, lambda p: {"sessionKeys": p.sessionKeys}),
+    "sessions.viewers.set": (SessionKeysParams, lambda p: {"sessionKeys": p.session_keys}),
     "sessions.branches.list": (SessionKeyParams, lambda p: {"branches": []}),
     "sessions.companion.state": (SessionKeyParams, lambda p: {"exchanges": []}),
 }
@@ -365,17 +371,17 @@ for _name, (_params, _answer) in _STARTUP_STUBS.items():
 
 @method("system.info", scope=gw_scopes.READ, advertised=False)
 async def system_info(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return selectors.system_info(include_host=_is_admin(ctx))
+    return system_wire.system_info(include_host=_is_admin(ctx))
 
 
 if "chat.startup" not in REGISTRY:  # chat.py owns it once it implements it
 
-    class ChatStartupParams(Params):
-        sessionKey: str = "main"  # noqa: N815
+    class ChatStartupParams(WireParams):
+        session_key: str = "main"
 
     @method("chat.startup", params=ChatStartupParams, scope=gw_scopes.READ, advertised=False)
     def chat_startup(ctx: CallContext, params: ChatStartupParams) -> dict[str, Any]:
         try:
-            return selectors.chat_startup_empty(session_key=params.sessionKey)
+            return command_wire.chat_startup_empty(session_key=params.session_key)
         except SessionKeyError as exc:
             raise MethodError(str(exc)) from None

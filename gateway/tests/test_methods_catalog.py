@@ -25,7 +25,7 @@ from channels_app.tests.factories import ChannelAccountFactory, InboundMessageFa
 from core import events
 from core.logbuffer import LogBuffer
 from gateway import scopes as gw_scopes
-from gateway.catalog_selectors import config_document
+from gateway.catalog.config import config_document
 from gateway.methods import REGISTRY
 from gateway.methods.registry import CallContext, MethodError
 from gateway.services import gateway_token_create

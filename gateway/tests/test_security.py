@@ -15,7 +15,7 @@ from agents.models import Agent
 from agents.services.config import ConfigError
 from gateway import proxies, state
 from gateway import scopes as gw_scopes
-from gateway.catalog_selectors import config_document
+from gateway.catalog.config import config_document
 from gateway.config_service import config_patch, config_set
 from gateway.lib.tokens import secret_is_strong, token_generate
 from gateway.models import ConfigEntry, GatewayToken

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection, connections
 from django.utils import timezone
 
 from channels_app.tests.factories import ChannelAccountFactory
@@ -145,6 +147,41 @@ def test_create_for_an_expired_sender_issues_a_new_code() -> None:
 
     assert created
     assert new.pk != old.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_senders_of_one_account_cannot_pass_the_cap() -> None:
+    """Six senders at once, three slots: the advisory lock lets exactly three in."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time (IMMEDIATE); the lock is PostgreSQL's")
+    account = ChannelAccountFactory.create()
+    senders = 2 * MAX_PENDING_PER_ACCOUNT
+    barrier = threading.Barrier(senders)
+    outcomes: list[str] = []
+
+    def create(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            pairing_request_create(channel_account_id=account.pk, sender_ref=f"s{n}")
+            outcomes.append("created")
+        except PairingError:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["created"] * 3 + ["refused"] * 3
+    assert (
+        PairingRequest.objects.filter(
+            channel_account=account, status=PairingRequest.Status.PENDING
+        ).count()
+        == MAX_PENDING_PER_ACCOUNT
+    )
 
 
 def test_create_for_an_unknown_account_fails_clearly() -> None:

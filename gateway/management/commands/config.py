@@ -1,8 +1,9 @@
 """``manage.py config get [path] | set <path> <value> | unset <path>`` (OpenClaw's ``config``).
 
-``get`` prints the effective configuration (what ``config.get`` answers), or one path
-of it. ``set`` takes a JSON5 value (a bare word is a string); see
-``gateway.config_service`` and ``agents.services.config`` for the paths that can be set.
+``get`` prints the effective configuration (``gateway.catalog.config.config_document``,
+what ``config.get`` answers), or one path of it. ``set`` takes a JSON5 value (a bare
+word is a string); see ``gateway.config_service`` and ``agents.services.config`` for the
+paths that can be set.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json5
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.services.config import ConfigError, parse_path
+from gateway.catalog.config import config_document
+from gateway.config_service import config_set
 
 
 def _value(raw: str) -> Any:
@@ -39,9 +42,6 @@ class Command(BaseCommand):
         unset.add_argument("path")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from gateway.catalog_selectors import config_document
-        from gateway.config_service import config_set
-
         try:
             if options["action"] == "get":
                 node: Any = config_document()

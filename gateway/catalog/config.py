@@ -1,0 +1,141 @@
+"""``config.get`` (and the ``config`` command): the effective configuration, no secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from agents import selectors as agent_selectors
+from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.services.agents import agent_workspace_path
+from channels_app import selectors as channel_selectors
+from gateway.catalog.agents import agent_model
+from gateway.catalog.wire import STORE_PATH
+from gateway.proxies import configured as trusted_proxies_configured
+from sessions_app.lib.keys import MAIN_KEY
+
+if TYPE_CHECKING:
+    from agents.models import Agent, RoutingRule
+    from channels_app.models import ChannelAccount
+
+
+def _binding(rule: RoutingRule) -> dict[str, Any]:
+    match: dict[str, Any] = {"channel": rule.channel}
+    if rule.account_id:
+        match["accountId"] = rule.account_id
+    if rule.peer_kind:
+        match["peer"] = {"kind": rule.peer_kind, "id": rule.peer_id}
+    if rule.guild_id:
+        match["guildId"] = rule.guild_id
+    if rule.team_id:
+        match["teamId"] = rule.team_id
+    if rule.roles:
+        match["roles"] = list(rule.roles)
+    binding: dict[str, Any] = {"agentId": rule.agent.slug, "match": match}
+    if rule.comment:
+        binding["comment"] = rule.comment
+    return binding
+
+
+def _account_config(account: ChannelAccount) -> dict[str, Any]:
+    # Every field but ``credentials``: policy and ids are configuration, not secrets.
+    return {
+        "name": account.name or None,
+        "enabled": account.enabled,
+        "dmPolicy": account.dm_policy,
+        "allowFrom": list(account.allow_from),
+        "groupPolicy": account.group_policy,
+        "groupAllowFrom": list(account.group_allow_from),
+        "requireMention": account.require_mention,
+        "mode": account.mode,
+    }
+
+
+def _agent_config(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.slug,
+        "default": agent.is_default,
+        **({"name": agent.name} if agent.name else {}),
+        "workspace": str(agent_workspace_path(agent)),
+        "model": agent_model(agent),
+        "identity": {"name": agent.name or None, "emoji": agent.emoji or None},
+        "tools": {
+            "profile": agent.tool_profile,
+            "allow": list(agent.tools_allow),
+            "deny": list(agent.tools_deny),
+            "sandbox": {
+                "tools": {
+                    "allow": list(agent.sandbox_tools_allow),
+                    "deny": list(agent.sandbox_tools_deny),
+                }
+            },
+        },
+        "sandbox": {
+            "mode": agent.sandbox_mode,
+            "workspaceAccess": agent.sandbox_workspace_access,
+        },
+    }
+
+
+def config_document() -> dict[str, Any]:
+    """Return the effective configuration as an OpenClaw config object, without secrets."""
+    agents = agent_selectors.agents_default_first()
+    default = agents[0] if agents else None
+    channels: dict[str, Any] = {}
+    for account in channel_selectors.channel_accounts():
+        entry = channels.setdefault(account.kind, {"accounts": {}})
+        entry["accounts"][account.account_id] = _account_config(account)
+    return {
+        "gateway": {
+            "mode": "local",
+            "port": settings.GATEWAY_PORT,
+            "bind": settings.GATEWAY_BIND,
+            "auth": {"mode": settings.GATEWAY_AUTH_MODE},
+            "trustedProxies": trusted_proxies_configured(),
+        },
+        "agents": {
+            "defaults": {
+                "model": {"primary": (default and default.model_primary) or default_model_ref()}
+            },
+            "list": [_agent_config(agent) for agent in agents],
+        },
+        "bindings": [_binding(rule) for rule in agent_selectors.routing_rules_enabled()],
+        "channels": channels,
+        "session": {"mainKey": MAIN_KEY, "scope": "per-sender"},
+        "cron": {"enabled": True, "store": STORE_PATH},
+    }
+
+
+def config_snapshot() -> dict[str, Any]:
+    """Return ``config.get``: OpenClaw's ConfigFileSnapshot of ``config_document()``.
+
+    The configuration lives in the database, so the snapshot always ``exists`` and is
+    ``valid``; ``hash`` is the sha256 of its canonical JSON (a ``baseHash`` for writes).
+    """
+    config = config_document()
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return {
+        "path": STORE_PATH,
+        "includedPaths": [],
+        "includeProvenance": [],
+        "agentRosterIncludeOwned": False,
+        "bindingsIncludeOwned": False,
+        "exists": True,
+        "raw": json.dumps(config, indent=2, ensure_ascii=False),
+        "parsed": config,
+        "sourceConfig": config,
+        "resolved": config,
+        "valid": True,
+        "runtimeConfig": config,
+        "config": config,
+        "hash": digest,
+        "issues": [],
+        "warnings": [],
+        "legacyIssues": [],
+        "configRevisionHash": digest,
+        "appliedConfigHash": digest,
+    }
