@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._proc import REPO, cpu_seconds, free_port, rss_mb, wait_http
-from bench._servers import base_env
+from bench._servers import base_env, daphne_cmd
 
 OPENCLAW: dict[str, list[float] | float] = {
     "listen_s": [9.2, 10.6],
@@ -76,16 +76,7 @@ def measure_bare_daphne() -> dict[str, float]:
     env["DJANGO_SETTINGS_MODULE"] = "bench.bare_channels.settings"
     started = time.monotonic()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "bench.bare_channels.asgi:application",
-        ],
+        daphne_cmd(port),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from typing_extensions import override
 
 from channels_app.models import ChannelAccount, InboundMessage, OutboundMessage
-from core.admin import RuntimeWrittenAdmin, mask_secret
+from core.admin import LEASED_WORK_READONLY, RuntimeWrittenAdmin, mask_secret
 from core.fields import Undecryptable
 
 CREDENTIALS_EXAMPLE = '{"bot_token": "123:ABC"}'
@@ -234,14 +234,7 @@ class InboundMessageAdmin(RuntimeWrittenAdmin[InboundMessage]):
     raw_id_fields = ["account"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    readonly_fields = [
-        "public_id",
-        "lease_owner",
-        "lease_expires_at",
-        "attempts",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = LEASED_WORK_READONLY
 
     @admin.display(description="text")
     def preview(self, obj: InboundMessage) -> str:
@@ -266,14 +259,7 @@ class OutboundMessageAdmin(RuntimeWrittenAdmin[OutboundMessage]):
     raw_id_fields = ["account", "reply_to"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    readonly_fields = [
-        "public_id",
-        "lease_owner",
-        "lease_expires_at",
-        "attempts",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = LEASED_WORK_READONLY
 
     @admin.display(description="text")
     def preview(self, obj: OutboundMessage) -> str:

@@ -23,6 +23,17 @@ def mask_secret(value: object) -> str:
     return MASK
 
 
+# The bookkeeping columns of leased work (core.models.LeasedWorkModel), read-only.
+LEASED_WORK_READONLY = (
+    "public_id",
+    "lease_owner",
+    "lease_expires_at",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
 class RuntimeWrittenAdmin(admin.ModelAdmin[_M]):
     """Rows the runtime writes: viewable and deletable, never added or edited by hand."""
 

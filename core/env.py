@@ -8,9 +8,15 @@ Values may also come from ``<NAME>_FILE`` (Docker/Kubernetes secrets).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import os
+import secrets
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -103,8 +109,6 @@ def check_time_zone(name: str, value: str) -> str:
     """Return ``value`` if it is an IANA time zone (blank passes); else an error."""
     if not value:
         return value
-    import zoneinfo
-
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -119,8 +123,6 @@ def check_url(name: str, value: str, *, schemes: Sequence[str] = ("http", "https
     """Return ``value`` if it is an absolute URL with one of ``schemes`` (blank passes)."""
     if not value:
         return value
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
@@ -138,9 +140,6 @@ def check_fernet_keys(name: str, keys: Sequence[str]) -> list[str]:
 
     The same check as ``cryptography.fernet.Fernet(key)``, without importing it here.
     """
-    import base64
-    import binascii
-
     for index, key in enumerate(keys, start=1):
         try:
             raw = base64.urlsafe_b64decode(key.encode("ascii"))
@@ -157,8 +156,6 @@ def check_fernet_keys(name: str, keys: Sequence[str]) -> list[str]:
 
 def check_networks(name: str, values: Sequence[str]) -> list[str]:
     """Return ``values`` if each is an IP address or network (CIDR); else an error."""
-    import ipaddress
-
     for value in values:
         try:
             ipaddress.ip_network(value, strict=False)
@@ -168,3 +165,105 @@ def check_networks(name: str, values: Sequence[str]) -> list[str]:
                 "or 10.0.0.0/24, comma-separated"
             ) from None
     return list(values)
+
+
+# --- checks of the settings module (openclaw_site.settings) -----------------------------
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def check_directory(name: str, path: Path) -> Path:
+    """Return ``path`` unless something that is not a folder is there."""
+    if path.exists() and not path.is_dir():
+        raise ImproperlyConfigured(f"{name}={path} is not a directory; set {name} to a folder")
+    return path
+
+
+def check_redis_url(name: str, value: str) -> str:
+    """Return ``value`` if it is blank or a Redis URL."""
+    scheme = urlsplit(value).scheme
+    if value and scheme not in REDIS_SCHEMES:
+        raise ImproperlyConfigured(
+            f"{name} has scheme {scheme or '(none)'!r}; "
+            "use redis://host:6379/0 (or rediss:// for TLS)"
+        )
+    return value
+
+
+def secret_key(
+    name: str, value: str, *, key_file: Path, team_mode: bool, debug: bool
+) -> tuple[str, bool]:
+    """Return (the secret key, whether it was generated now).
+
+    ``value`` is the variable's; blank means the key file in the data dir, or a new key
+    when there is none yet (``core.datadir.bootstrap_data_dir()`` persists it, mode 600,
+    once start-up checks pass, so the key in memory now is the key on disk afterwards).
+    Team mode needs the variable: every host must share one key.
+    """
+    if value:
+        if len(value) < SECRET_KEY_MIN_LENGTH and not debug:
+            raise ImproperlyConfigured(
+                f"{name} is shorter than {SECRET_KEY_MIN_LENGTH} characters; "
+                "use a long random value"
+            )
+        return value, False
+    if team_mode:
+        raise ImproperlyConfigured(
+            f"{name} is not set; team mode needs the same secret key on every "
+            "host: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(50))'`"
+        )
+    try:
+        stored = key_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return secrets.token_urlsafe(50), True
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"the secret key file {key_file} cannot be read ({exc.strerror}); "
+            f"fix its permissions or set {name}"
+        ) from exc
+    if len(stored) < SECRET_KEY_MIN_LENGTH:
+        raise ImproperlyConfigured(
+            f"the secret key in {key_file} is shorter than {SECRET_KEY_MIN_LENGTH} characters; "
+            "delete the file to have a new one generated"
+        )
+    return stored, False
+
+
+def encryption_keys(name: str, *, team_mode: bool) -> list[str]:
+    """Return the Fernet keys of ``name`` (comma-separated); team mode needs one at least."""
+    keys = check_fernet_keys(name, env_list(name, []))
+    if team_mode and not keys:
+        raise ImproperlyConfigured(
+            f"{name} is not set; team mode needs one Fernet key shared by every "
+            "host: generate one with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`"
+        )
+    return keys
+
+
+def check_token_length(name: str, value: str, *, minimum: int) -> str:
+    """Return ``value`` if it is blank or at least ``minimum`` characters long."""
+    if value and len(value) < minimum:
+        raise ImproperlyConfigured(
+            f"{name} is shorter than {minimum} characters; use a long random value "
+            "(`openssl rand -hex 24`)"
+        )
+    return value
+
+
+def check_password_mode(name: str, mode: str, *, needs: str, value: str) -> str:
+    """Return the auth ``mode``; "password" needs the variable ``needs`` (``value``) set."""
+    if mode == "password" and not value:
+        raise ImproperlyConfigured(f"{name}=password needs {needs} to be set")
+    return mode
+
+
+def check_model_timeout(name: str, timeout_s: int, *, lease_name: str, lease_s: int) -> int:
+    """Return ``timeout_s`` if a model call that long still fits in a work lease."""
+    if timeout_s >= lease_s:
+        raise ImproperlyConfigured(
+            f"{name} ({timeout_s}) must be shorter than {lease_name} ({lease_s}): a model "
+            "call silent for longer than the lease would let the sweeper hand its run to "
+            "another worker"
+        )
+    return timeout_s

@@ -11,25 +11,29 @@ created by ``core.datadir.bootstrap_data_dir()`` once start-up checks have passe
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
+from core.dbconfig import default_database
 from core.env import (
-    check_fernet_keys,
+    check_directory,
+    check_model_timeout,
     check_networks,
+    check_password_mode,
+    check_redis_url,
     check_time_zone,
+    check_token_length,
     check_url,
+    encryption_keys,
     env_bool,
     env_choice,
     env_int,
     env_list,
     env_str,
+    secret_key,
 )
 
 django_stubs_ext.monkeypatch()
@@ -41,24 +45,18 @@ if env_bool("DJANGO_READ_DOT_ENV_FILE", False):
     environ.Env.read_env(str(BASE_DIR / ".env"), overwrite=False)
 
 # --- data dir -----------------------------------------------------------------------
-DATA_DIR = Path(env_str("OPENCLAW_DATA_DIR", "~/.openclaw-django")).expanduser().resolve()
+DATA_DIR = check_directory(
+    "OPENCLAW_DATA_DIR",
+    Path(env_str("OPENCLAW_DATA_DIR", "~/.openclaw-django")).expanduser().resolve(),
+)
 SECRET_KEY_FILE = DATA_DIR / "secret_key"
 ENCRYPTION_KEY_FILE = DATA_DIR / "encryption.key"
 GATEWAY_TOKEN_FILE = DATA_DIR / "gateway-token"
-if DATA_DIR.exists() and not DATA_DIR.is_dir():
-    raise ImproperlyConfigured(
-        f"OPENCLAW_DATA_DIR={DATA_DIR} is not a directory; set OPENCLAW_DATA_DIR to a folder"
-    )
 WORKSPACES_DIR = DATA_DIR / "workspaces"
 
 # --- mode ---------------------------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL", "").strip()
+REDIS_URL = check_redis_url("REDIS_URL", env_str("REDIS_URL", "").strip())
 DATABASE_URL = env_str("DATABASE_URL", "").strip()
-if REDIS_URL and urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
-    raise ImproperlyConfigured(
-        f"REDIS_URL has scheme {urlsplit(REDIS_URL).scheme or '(none)'!r}; "
-        "use redis://host:6379/0 (or rediss:// for TLS)"
-    )
 
 DEPLOYMENT = env_choice(
     "OPENCLAW_DEPLOYMENT", "team" if REDIS_URL else "embedded", ("embedded", "team")
@@ -68,48 +66,19 @@ TEAM_MODE = DEPLOYMENT == "team"
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 # --- secret key ---------------------------------------------------------------------
-_secret_key = env_str("DJANGO_SECRET_KEY", "").strip()
-SECRET_KEY_GENERATED = False
-if not _secret_key:
-    if TEAM_MODE:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set; team mode needs the same secret key on every "
-            "host: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(50))'`"
-        )
-    try:
-        _secret_key = SECRET_KEY_FILE.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        # First run: bootstrap_data_dir() persists this value (mode 600) once start-up
-        # checks pass, so the key in memory now is the key on disk afterwards.
-        _secret_key = secrets.token_urlsafe(50)
-        SECRET_KEY_GENERATED = True
-    except OSError as exc:
-        raise ImproperlyConfigured(
-            f"the secret key file {SECRET_KEY_FILE} cannot be read ({exc.strerror}); "
-            "fix its permissions or set DJANGO_SECRET_KEY"
-        ) from exc
-    if len(_secret_key) < 32:
-        raise ImproperlyConfigured(
-            f"the secret key in {SECRET_KEY_FILE} is shorter than 32 characters; "
-            "delete the file to have a new one generated"
-        )
-elif len(_secret_key) < 32 and not DEBUG:
-    raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY is shorter than 32 characters; use a long random value"
-    )
-SECRET_KEY = _secret_key
+# A key file in the data dir is created on first run in embedded mode (see
+# core.env.secret_key and core.datadir.bootstrap_data_dir).
+SECRET_KEY, SECRET_KEY_GENERATED = secret_key(
+    "DJANGO_SECRET_KEY",
+    env_str("DJANGO_SECRET_KEY", "").strip(),
+    key_file=SECRET_KEY_FILE,
+    team_mode=TEAM_MODE,
+    debug=DEBUG,
+)
 
 # Secrets at rest: comma-separated Fernet keys (first encrypts, all decrypt) for key
 # rotation; in embedded mode a key file in the data dir is created on first need.
-ENCRYPTION_KEYS = check_fernet_keys(
-    "OPENCLAW_ENCRYPTION_KEY", env_list("OPENCLAW_ENCRYPTION_KEY", [])
-)
-if TEAM_MODE and not ENCRYPTION_KEYS:
-    raise ImproperlyConfigured(
-        "OPENCLAW_ENCRYPTION_KEY is not set; team mode needs one Fernet key shared by every "
-        "host: generate one with `python -c 'from cryptography.fernet import Fernet; "
-        "print(Fernet.generate_key().decode())'`"
-    )
+ENCRYPTION_KEYS = encryption_keys("OPENCLAW_ENCRYPTION_KEY", team_mode=TEAM_MODE)
 
 # --- hosts and security -------------------------------------------------------------
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -128,24 +97,26 @@ SECURE_PROXY_SSL_HEADER = (
 GATEWAY_PORT = env_int("OPENCLAW_GATEWAY_PORT", 18789, minimum=1, maximum=65535)
 GATEWAY_BIND = env_choice("OPENCLAW_GATEWAY_BIND", "loopback", ("loopback", "lan", "custom"))
 GATEWAY_CUSTOM_HOST = env_str("OPENCLAW_GATEWAY_CUSTOM_HOST", "").strip()
-GATEWAY_TOKEN = env_str("OPENCLAW_GATEWAY_TOKEN", "").strip()
 # Beyond loopback every credential must be strong (gateway.lib.tokens.STRENGTH_RULE); on
 # loopback the environment token may be as short as this (OpenClaw accepts any).
 GATEWAY_MIN_TOKEN_LENGTH = 24
 GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH = 8
-if GATEWAY_TOKEN and len(GATEWAY_TOKEN) < GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH:
-    raise ImproperlyConfigured(
-        f"OPENCLAW_GATEWAY_TOKEN is shorter than {GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH} "
-        "characters; use a long random value (`openssl rand -hex 24`)"
-    )
-GATEWAY_PASSWORD = env_str("OPENCLAW_GATEWAY_PASSWORD", "")
-GATEWAY_AUTH_MODE = env_choice(
-    "OPENCLAW_GATEWAY_AUTH_MODE", "password" if GATEWAY_PASSWORD else "token", ("token", "password")
+GATEWAY_TOKEN = check_token_length(
+    "OPENCLAW_GATEWAY_TOKEN",
+    env_str("OPENCLAW_GATEWAY_TOKEN", "").strip(),
+    minimum=GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH,
 )
-if GATEWAY_AUTH_MODE == "password" and not GATEWAY_PASSWORD:
-    raise ImproperlyConfigured(
-        "OPENCLAW_GATEWAY_AUTH_MODE=password needs OPENCLAW_GATEWAY_PASSWORD to be set"
-    )
+GATEWAY_PASSWORD = env_str("OPENCLAW_GATEWAY_PASSWORD", "")
+GATEWAY_AUTH_MODE = check_password_mode(
+    "OPENCLAW_GATEWAY_AUTH_MODE",
+    env_choice(
+        "OPENCLAW_GATEWAY_AUTH_MODE",
+        "password" if GATEWAY_PASSWORD else "token",
+        ("token", "password"),
+    ),
+    needs="OPENCLAW_GATEWAY_PASSWORD",
+    value=GATEWAY_PASSWORD,
+)
 # Browser origins allowed besides the gateway's own host (Control UI served elsewhere).
 GATEWAY_ALLOWED_ORIGINS = [
     check_url("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", origin)
@@ -193,12 +164,12 @@ AGENT_MODEL_TIMEOUT_S = env_int("OPENCLAW_MODEL_TIMEOUT_S", 120, minimum=1)
 # Limit of a whole run: checked between steps and while streaming, and enforced by the
 # run watchdog (agents.runtime.watchdog) in every Celery pool, the threads pool included.
 AGENT_RUN_TIMEOUT_S = env_int("OPENCLAW_RUN_TIMEOUT_S", 600, minimum=5)
-if AGENT_MODEL_TIMEOUT_S >= WORK_LEASE_SECONDS:
-    raise ImproperlyConfigured(
-        f"OPENCLAW_MODEL_TIMEOUT_S ({AGENT_MODEL_TIMEOUT_S}) must be shorter than "
-        f"OPENCLAW_WORK_LEASE_SECONDS ({WORK_LEASE_SECONDS}): a model call silent for longer "
-        "than the lease would let the sweeper hand its run to another worker"
-    )
+check_model_timeout(
+    "OPENCLAW_MODEL_TIMEOUT_S",
+    AGENT_MODEL_TIMEOUT_S,
+    lease_name="OPENCLAW_WORK_LEASE_SECONDS",
+    lease_s=WORK_LEASE_SECONDS,
+)
 AGENT_MAX_STEPS = env_int("OPENCLAW_AGENT_MAX_STEPS", 25, minimum=1, maximum=200)
 AGENT_MAX_OUTPUT_TOKENS = env_int("OPENCLAW_MAX_OUTPUT_TOKENS", 4096, minimum=16)
 # Failover: attempts per model call (a key in cooldown is skipped, never retried at once).
@@ -266,65 +237,9 @@ TEMPLATES = [
 
 
 # --- database -----------------------------------------------------------------------
-def _database_from_url(url: str) -> dict[str, Any]:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
-        raise ImproperlyConfigured(
-            f"DATABASE_URL has scheme {scheme or '(none)'!r}; use "
-            "postgres://user:password@host:5432/dbname (or sqlite:////absolute/path.sqlite3)"
-        )
-    config: dict[str, Any] = dict(environ.Env.db_url_config(url))
-    if scheme != "sqlite" and not config.get("NAME"):
-        raise ImproperlyConfigured(
-            "DATABASE_URL names no database; use postgres://user:password@host:5432/dbname"
-        )
-    return config
-
-
-def _sqlite_options() -> dict[str, Any]:
-    # WAL lets readers run beside the one writer; busy_timeout waits for the writer
-    # instead of failing with "database is locked"; IMMEDIATE takes the write lock at
-    # BEGIN so two writers never deadlock upgrading read locks (Django >= 5.1).
-    return {
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;"
-            " PRAGMA foreign_keys=ON;"
-        ),
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
-
-
-if DATABASE_URL:
-    _db = _database_from_url(DATABASE_URL)
-else:
-    if TEAM_MODE:
-        raise ImproperlyConfigured(
-            "team mode (REDIS_URL set) needs DATABASE_URL pointing at PostgreSQL: "
-            "every host must share one database"
-        )
-    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "gateway.sqlite3")}
-
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    import sqlite3
-
-    if sqlite3.sqlite_version_info < (3, 35):
-        raise ImproperlyConfigured(
-            f"SQLite {sqlite3.sqlite_version} is too old: the gateway needs 3.35 or newer "
-            "(UPDATE ... RETURNING); upgrade the OS's libsqlite3 or use DATABASE_URL"
-        )
-    _db.setdefault("OPTIONS", {}).update(_sqlite_options())
-    _db["CONN_MAX_AGE"] = None  # one connection per thread, kept: opening costs more than it saves
-    # Tests use a file too (not Django's shared-cache in-memory database, whose table
-    # locks fail concurrent threads at once): the WAL and busy_timeout the gateway runs
-    # with are what the tests exercise.
-    _db["TEST"] = {"NAME": str(DATA_DIR / "test-gateway.sqlite3")}
-else:
-    # A connection per request cost 5x throughput on this kind of machine.
-    _db["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 600, minimum=0)
-    _db["CONN_HEALTH_CHECKS"] = True
-    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
-DATABASES = {"default": _db}
+# PostgreSQL from DATABASE_URL (team mode needs it), else SQLite in the data dir, with
+# WAL, busy_timeout and IMMEDIATE transactions (core.dbconfig).
+DATABASES = {"default": default_database(DATABASE_URL, team_mode=TEAM_MODE, data_dir=DATA_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channel layer ------------------------------------------------------------------

@@ -15,14 +15,46 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 from django.db.models import F, JSONField, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from sessions_app.lib import keys
 from sessions_app.models import Message, Session
+from sessions_app.wire import (
+    SessionRow,
+    message_text,
+    preview_role,
+    session_row,
+    split_model_ref,
+    to_ms,
+    truncate,
+    wire_message,
+)
+
+# The wire shapes moved to sessions_app.wire; callers still import them from here.
+__all__ = [
+    "HISTORY_DEFAULT_LIMIT",
+    "HISTORY_MAX_LIMIT",
+    "LIST_MAX_LIMIT",
+    "PREVIEW_MAX_CHARS",
+    "PREVIEW_MAX_KEYS",
+    "ChatHistory",
+    "SessionRow",
+    "SessionsPage",
+    "chat_history",
+    "message_text",
+    "run_reply",
+    "session_describe",
+    "session_resolve",
+    "session_row",
+    "sessions_list",
+    "sessions_preview",
+    "split_model_ref",
+    "to_ms",
+    "wire_message",
+]
 
 HISTORY_DEFAULT_LIMIT = 200
 HISTORY_MAX_LIMIT = 1000
@@ -31,31 +63,6 @@ PREVIEW_MAX_CHARS = 240
 PREVIEW_MAX_KEYS = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PREVIEW_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
-
-
-class SessionRow(TypedDict, total=False):
-    """One sessions.list row (OpenClaw GatewaySessionRow); optional keys are left out."""
-
-    key: str
-    kind: str
-    agentId: str | None
-    label: str
-    displayName: str
-    channel: str
-    chatType: str
-    origin: dict[str, Any]
-    createdAt: int
-    updatedAt: int | None
-    sessionId: str
-    isMain: bool
-    thinkingLevel: str
-    inputTokens: int
-    outputTokens: int
-    totalTokens: int
-    contextTokens: int | None
-    model: str | None
-    modelProvider: str | None
-    lastMessagePreview: str | None
 
 
 @dataclass(frozen=True)
@@ -82,73 +89,6 @@ class ChatHistory:
     session: SessionRow | None = None
 
 
-def to_ms(value: datetime | None) -> int | None:
-    return int(value.timestamp() * 1000) if value is not None else None
-
-
-def split_model_ref(ref: str | None) -> tuple[str | None, str | None]:
-    """``openai/gpt-4o`` → (``openai``, ``gpt-4o``); blank → (None, None)."""
-    if not ref:
-        return None, None
-    provider, _, model = ref.partition("/")
-    return (provider, model) if model else (None, provider)
-
-
-def message_text(content: Any) -> str:
-    """The concatenated text blocks of a content list (or the string itself)."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    return "".join(
-        str(block.get("text", ""))
-        for block in content
-        if isinstance(block, dict) and block.get("type") == "text"
-    )
-
-
-def _truncate(text: str, max_chars: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
-
-
-def session_row(
-    session: Session, *, default_model: str | None = None, preview: str | None = None
-) -> SessionRow:
-    """Shape one session as a sessions.list row (no query)."""
-    provider, model = split_model_ref(session.model_override or default_model)
-    row: SessionRow = {
-        "key": session.key,
-        "kind": keys.session_kind(session.key),
-        "agentId": keys.parse_agent_id(session.key) or session.agent_slug or None,
-        "createdAt": to_ms(session.created_at) or 0,
-        "updatedAt": to_ms(session.last_activity_at or session.updated_at),
-        "sessionId": str(session.session_id),
-        "isMain": keys.is_main_key(session.key),
-        "inputTokens": session.input_tokens,
-        "outputTokens": session.output_tokens,
-        "totalTokens": session.total_tokens,
-        "contextTokens": session.context_tokens or None,
-        "model": model,
-        "modelProvider": provider,
-    }
-    if session.label:
-        row["label"] = session.label
-    if session.display_name:
-        row["displayName"] = session.display_name
-    if session.channel:
-        row["channel"] = session.channel
-    if session.chat_type:
-        row["chatType"] = session.chat_type
-    if session.origin:
-        row["origin"] = session.origin
-    if session.thinking_level:
-        row["thinkingLevel"] = session.thinking_level
-    if preview is not None:
-        row["lastMessagePreview"] = preview or None
-    return row
-
-
 def _with_preview(queryset: QuerySet[Session]) -> QuerySet[Session]:
     """Annotate ``preview_content``: the last user/assistant message after the reset."""
     last = (
@@ -167,7 +107,7 @@ def _with_preview(queryset: QuerySet[Session]) -> QuerySet[Session]:
 
 
 def _preview_of(session: Session) -> str:
-    return _truncate(message_text(getattr(session, "preview_content", None)), PREVIEW_MAX_CHARS)
+    return truncate(message_text(getattr(session, "preview_content", None)), PREVIEW_MAX_CHARS)
 
 
 def sessions_list(
@@ -265,51 +205,6 @@ def _after_reset() -> Q:
     return Q(session__last_reset_at__isnull=True) | Q(created_at__gt=F("session__last_reset_at"))
 
 
-def wire_message(message: Message) -> dict[str, Any]:
-    """Shape a transcript row like OpenClaw's chat.history / session.message entries.
-
-    A user message made only of text travels as a plain string, as OpenClaw 2026.9.6
-    sends it; anything else keeps its content blocks.
-    """
-    content: Any = message.content
-    if message.role == Message.Role.USER and all(
-        isinstance(block, dict) and block.get("type") == "text" for block in content or []
-    ):
-        content = message_text(content)
-    wire: dict[str, Any] = {
-        "role": "toolResult" if message.role == Message.Role.TOOL else str(message.role),
-        "content": content,
-        "timestamp": to_ms(message.created_at),
-    }
-    if message.role == Message.Role.TOOL:
-        # OpenClaw's toolResult entry: {role, toolCallId, toolName, content, isError}.
-        details = message.details or {}
-        wire["toolCallId"] = details.get("toolCallId", "")
-        wire["toolName"] = details.get("toolName", "")
-        wire["isError"] = bool(details.get("isError", False))
-    elif message.role == Message.Role.COMPACTION:
-        wire["summary"] = message_text(content)
-        for key in ("firstKeptSeq", "tokensBefore"):
-            if key in (message.details or {}):
-                wire[key] = message.details[key]
-    if message.role == Message.Role.ASSISTANT:
-        provider, model = split_model_ref(message.model)
-        if provider:
-            wire["provider"] = provider
-        if model:
-            wire["model"] = model
-        if message.usage:
-            wire["usage"] = message.usage
-        wire["stopReason"] = message.stop_reason or "stop"
-    meta: dict[str, Any] = {"id": str(message.pk), "seq": message.seq}
-    if message.idempotency_key:
-        wire["idempotencyKey"] = meta["idempotencyKey"] = message.idempotency_key
-    if message.run_public_id is not None:
-        meta["runPublicId"] = str(message.run_public_id)
-    wire["__openclaw"] = meta
-    return wire
-
-
 def chat_history(
     *,
     key: str,
@@ -372,7 +267,7 @@ def sessions_preview(
         )
         for session_pk, role, content in ranked:
             items[session_pk].append(
-                {"role": _preview_role(role), "text": _truncate(message_text(content), max_chars)}
+                {"role": preview_role(role), "text": truncate(message_text(content), max_chars)}
             )
     previews: list[dict[str, Any]] = []
     for key in wanted:
@@ -384,12 +279,6 @@ def sessions_preview(
                 {"key": key, "status": "ok" if items[pk] else "empty", "items": items[pk]}
             )
     return previews
-
-
-def _preview_role(role: str) -> str:
-    if role in ("user", "assistant", "system"):
-        return role
-    return "tool" if role == Message.Role.TOOL else "other"
 
 
 def run_reply(*, run_public_id: uuid.UUID) -> str | None:

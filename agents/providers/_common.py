@@ -10,9 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from agents.providers import AuthProfile, ProviderError, TextDelta
+from agents.providers._interrupt import make_interruptible
+from agents.providers.types import AuthProfile, ProviderError, TextDelta
 
 DETAIL_MAX_CHARS = 300
 CLIENT_CACHE_MAX = 32
@@ -29,21 +30,39 @@ SUMMARIES = {
     "unknown": "error",
 }
 
-_C = TypeVar("_C")
+_C = TypeVar("_C", bound="SDKClient")
 
 
-class ClientCache:
+class SDKClient(Protocol):
+    _client: Any  # the SDK's httpx client
+
+
+class ClientCache(Generic[_C]):
     """SDK clients per (profile, base URL, key digest, timeout): a turn reuses a pool.
 
     Keyed by a digest of the key, not the key, so the dict never holds a second copy.
+    Each client is built without SDK retries (failover decides what is retried) and made
+    interruptible, so the run watchdog can cut a stalled stream (abort, time limit,
+    shutdown). ``keyless`` stands in for a missing key where a server takes none.
     """
 
-    def __init__(self, build: Callable[[AuthProfile, float], object]) -> None:
-        self._build = build
-        self._clients: dict[tuple[str, str | None, str, float], object] = {}
+    def __init__(self, sdk: Callable[..., _C], *, keyless: str = "") -> None:
+        self._sdk = sdk
+        self._keyless = keyless
+        self._clients: dict[tuple[str, str | None, str, float], _C] = {}
         self._lock = threading.Lock()
 
-    def get(self, profile: AuthProfile, timeout_s: float, kind: type[_C]) -> _C:
+    def _build(self, profile: AuthProfile, timeout_s: float) -> _C:
+        client = self._sdk(
+            api_key=profile.api_key or self._keyless,
+            base_url=profile.base_url,
+            timeout=timeout_s,
+            max_retries=0,
+        )
+        make_interruptible(client._client)
+        return client
+
+    def get(self, profile: AuthProfile, timeout_s: float) -> _C:
         digest = hashlib.sha256(profile.api_key.encode()).hexdigest()[:16]
         key = (profile.id, profile.base_url, digest, timeout_s)
         with self._lock:
@@ -53,7 +72,6 @@ class ClientCache:
                     # Drop the oldest without closing it: a thread may be streaming on it.
                     self._clients.pop(next(iter(self._clients)))
                 client = self._clients[key] = self._build(profile, timeout_s)
-        assert isinstance(client, kind)
         return client
 
 

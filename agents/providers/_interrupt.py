@@ -27,7 +27,7 @@ from typing import Any
 
 import httpcore2
 
-from agents.providers import ProviderError
+from agents.providers.types import ProviderError
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,16 @@ import anthropic
 import httpx2
 from anthropic.types import MessageParam, RawMessageStreamEvent, ToolParam
 
-from agents.providers import (
+from agents.providers._common import (
+    SUMMARIES,
+    ClientCache,
+    pump,
+    retry_after_s,
+    scrub_detail,
+    untransformed_body,
+)
+from agents.providers._interrupt import interrupted_error
+from agents.providers.types import (
     AuthProfile,
     ChatMessage,
     ModelRequest,
@@ -28,15 +37,6 @@ from agents.providers import (
     ToolSpec,
     Usage,
 )
-from agents.providers._common import (
-    SUMMARIES,
-    ClientCache,
-    pump,
-    retry_after_s,
-    scrub_detail,
-    untransformed_body,
-)
-from agents.providers._interrupt import interrupted_error, make_interruptible
 
 # Anthropic stop_reason -> OpenClaw stop reason; "refusal" raises instead.
 STOP_REASONS = {
@@ -62,24 +62,12 @@ ERROR_TYPE_REASONS = {
 }
 
 
-def _build_client(profile: AuthProfile, timeout_s: float) -> anthropic.Anthropic:
-    client = anthropic.Anthropic(
-        api_key=profile.api_key,
-        base_url=profile.base_url,
-        timeout=timeout_s,
-        max_retries=0,
-    )
-    # So the run watchdog can cut a stalled stream (abort, time limit, shutdown).
-    make_interruptible(client._client)
-    return client
-
-
-_clients = ClientCache(_build_client)
+_clients = ClientCache(anthropic.Anthropic)
 
 
 def _client(profile: AuthProfile, timeout_s: float) -> anthropic.Anthropic:
     """Return a cached SDK client, so a turn reuses its connection pool."""
-    return _clients.get(profile, timeout_s, anthropic.Anthropic)
+    return _clients.get(profile, timeout_s)
 
 
 # --- request mapping --------------------------------------------------------------------

@@ -10,7 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from agents.providers import ChatMessage, ModelRequest, StreamDone, StreamEvent, TextDelta, Usage
+from agents.providers.types import (
+    ChatMessage,
+    ModelRequest,
+    StreamDone,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 
 MODEL_REF = "placeholder/echo"
 REPLY_PREFIX = "Placeholder reply (the offline placeholder/echo model): "

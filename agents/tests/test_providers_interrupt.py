@@ -143,10 +143,12 @@ def test_both_sdk_clients_get_the_tracked_backend(api: str, server: FakeLLMServe
     """Guards the private attributes this relies on: an SDK upgrade must not drop it."""
     sdk = _client(api, server)
     from agents.providers import anthropic as anthropic_adapter
-    from agents.providers import openai as openai_adapter
+    from agents.providers.openai import base as openai_adapter
 
-    module = anthropic_adapter if api.startswith("anthropic") else openai_adapter
-    http = module._client(sdk.profile, 60)._client
+    client_for: Any = (
+        anthropic_adapter._client if api.startswith("anthropic") else openai_adapter.client_for
+    )
+    http = client_for(sdk.profile, 60)._client
     assert _interrupt.make_interruptible(http) is True
     assert isinstance(http._transport._pool._network_backend, _interrupt.TrackedBackend)
 

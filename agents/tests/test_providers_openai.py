@@ -454,13 +454,13 @@ def test_provider_name_comes_from_the_profile(server: FakeOpenAIServer) -> None:
 def test_provider_client_picks_the_adapter_and_reuses_the_sdk_client(
     server: FakeOpenAIServer, api: str
 ) -> None:
-    from agents.providers import openai as adapter
+    from agents.providers.openai import base as adapter
 
     profile = make_provider(api, server.base_url).profile
     provider = provider_client(profile, timeout_s=5.0)
     assert type(provider) is (OpenAIChatProvider if api == "chat" else OpenAIResponsesProvider)
     run(provider, ask())
-    assert adapter._client(profile, 5.0) is adapter._client(profile, 5.0)
+    assert adapter.client_for(profile, 5.0) is adapter.client_for(profile, 5.0)
 
 
 def test_a_turn_is_fast(server: FakeOpenAIServer, api: str) -> None:

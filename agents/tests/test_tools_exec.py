@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from agents.providers import ToolCall
-from agents.tools import exec as exec_tool
-from agents.tools import sandbox
+from agents.tools import process, sandbox
 from agents.tools.base import MAX_RESULT_CHARS, ToolContext, ToolOutput, execute, registered_tools
+from agents.tools.sandbox import command as sandbox_command
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_a_hundred_megabytes_of_output_is_capped_quickly(ws: Path) -> None:
 
 
 def test_output_buffer_keeps_head_and_tail() -> None:
-    buffer = exec_tool.OutputBuffer(head=4, tail=3)
+    buffer = process.OutputBuffer(head=4, tail=3)
     for chunk in (b"ab", b"cdef", b"ghij"):
         buffer.feed(chunk)
     assert buffer.dropped == 3
@@ -203,7 +203,7 @@ def use_mechanism(name: str, monkeypatch: pytest.MonkeyPatch) -> str:
                 pytrace=False,
             )
         pytest.skip(reason)
-    monkeypatch.setattr(sandbox, "sandbox_available", lambda: name)
+    monkeypatch.setattr(sandbox_command, "sandbox_available", lambda: name)
     return name
 
 
@@ -309,7 +309,7 @@ def test_sandbox_timeout_kills_everything_inside(ws: Path, mechanism: str) -> No
 def test_sandboxed_exec_refuses_when_no_mechanism_works(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "sandbox_available", lambda: None)
+    monkeypatch.setattr(sandbox_command, "sandbox_available", lambda: None)
     out = run(ws, sandboxed=True, command="touch ran.txt")
     assert out.is_error
     assert out.content == f"error: {sandbox.UNAVAILABLE_MESSAGE}"

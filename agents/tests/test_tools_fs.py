@@ -14,6 +14,7 @@ from agents.lib.workspace import PROMPT_FILES
 from agents.providers import ToolCall
 from agents.tools import fs, paths
 from agents.tools.base import ToolContext, ToolError, ToolOutput, execute, registered_tools
+from agents.tools.fs import ls as fs_ls
 
 
 @pytest.fixture
@@ -359,7 +360,7 @@ def test_ls_lists_files_folders_and_links_to_the_depth_asked(ws: Path) -> None:
 
 
 def test_ls_caps_the_number_of_entries(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fs, "LS_MAX_ENTRIES", 3)
+    monkeypatch.setattr(fs_ls, "LS_MAX_ENTRIES", 3)
     for n in range(5):
         (ws / f"f{n}").write_text("")
     out = ok(ws, "ls")

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agents.providers import ToolCall, ToolSpec
+from agents.tools import registry
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,6 @@ def register(tool: Tool) -> Tool:
 
 
 def registered_tools() -> dict[str, Tool]:
-    from agents.tools import registry
-
     registry.load_builtin_tools()
     return dict(_REGISTRY)
 

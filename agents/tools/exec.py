@@ -4,7 +4,7 @@ The command runs with ``/bin/sh -c`` in its own session, so a timeout or an abor
 kills the whole process group, children included. The environment is rebuilt from
 scratch (the gateway's own variables hold API keys and tokens, and none of them may
 leak), stdin is ``/dev/null``, and output is read as it comes into a bounded buffer: a
-command printing 100 MB costs neither memory nor time. In a sandboxed session the
+command printing 100 MB costs neither memory nor time (``agents.tools.process``). In a sandboxed session the
 command runs through ``agents.tools.sandbox`` or not at all; the status line the model
 reads ends with the sandbox that ran (``[exit code 0] [sandbox: bwrap]``) or
 ``[no sandbox]``.
@@ -31,33 +31,22 @@ acts on that command only.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import re
-import selectors
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from pydantic import Field
 
 from agents.tools import paths, sandbox
-from agents.tools.base import MAX_RESULT_CHARS, Tool, ToolArgs, ToolContext, ToolError, ToolOutput
+from agents.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolOutput
 from agents.tools.base import register as register_tool
+from agents.tools.process import CommandResult, run_process
 
 DEFAULT_TIMEOUT_S = 60
 MAX_TIMEOUT_S = 1800
-HEAD_BYTES = 30_000
-# The head, the tail and the status lines must fit in one result (MAX_RESULT_CHARS), or
-# execute() would cut the exit-code line the model needs.
-TAIL_BYTES = MAX_RESULT_CHARS - HEAD_BYTES - 1_000
-POLL_S = 0.2
-# After the shell exits, how long to keep reading output that background children write.
-DRAIN_S = 0.5
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The model's variables travel in one argument of the sandbox prelude, and Linux caps
@@ -113,158 +102,7 @@ class ExecArgs(ToolArgs):
     )
 
 
-# --- running a process with bounded output ----------------------------------------------
-class OutputBuffer:
-    """Keep the first ``head`` and the last ``tail`` bytes of a stream; count the rest."""
-
-    def __init__(self, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
-        self._head_max = head
-        self._tail_max = tail
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.dropped = 0
-
-    def feed(self, chunk: bytes) -> None:
-        room = self._head_max - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if not chunk:
-            return
-        self.tail += chunk
-        excess = len(self.tail) - self._tail_max
-        if excess > 0:
-            del self.tail[:excess]
-            self.dropped += excess
-
-    def text(self) -> str:
-        head = self.head.decode("utf-8", "replace")
-        if not self.tail:
-            return head
-        tail = self.tail.decode("utf-8", "replace")
-        if not self.dropped:
-            return head + tail
-        return f"{head}\n[... {self.dropped} bytes of output omitted ...]\n{tail}"
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    output: str
-    exit_code: int | None  # None when we killed it (timeout or cancel)
-    timed_out: bool
-    cancelled: bool
-    truncated_bytes: int
-    elapsed: float
-
-
-def _has_exited(pid: int) -> bool:
-    """True once ``pid`` exited; it stays a zombie, so its group id cannot be reused yet."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _read_available(fd: int, buffer: OutputBuffer) -> bool:
-    """Read what the pipe holds now; return False at end of file."""
-    while True:
-        try:
-            chunk = os.read(fd, 65_536)
-        except BlockingIOError:
-            return True
-        if not chunk:
-            return False
-        buffer.feed(chunk)
-
-
-@functools.cache
-def _die_with_gateway() -> tuple[str, ...]:
-    """A prefix that makes the command die if the gateway process is killed (kill -9).
-
-    util-linux ``setpriv --pdeathsig KILL`` sets the parent-death signal and execs the
-    command (preexec_fn would do it too, but is unsafe in a threaded worker). Without
-    setpriv, a command outlives a killed gateway; the resumed run still never repeats it.
-    An absolute path from the system folders: a ``PATH`` the model set must not pick it.
-    """
-    path = sandbox.launcher_path(sandbox.SETPRIV)
-    return (path, "--pdeathsig", "KILL", "--") if path else ()
-
-
-def run_process(
-    argv: list[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    timeout: float,
-    is_cancelled: Callable[[], bool],
-) -> CommandResult:
-    """Run ``argv`` in a new session; kill its whole process group on timeout or cancel.
-
-    Also kills what the command left running in the background once the shell exited,
-    so a tool call never leaves processes behind.
-    """
-    started = time.monotonic()
-    deadline = started + timeout
-    buffer = OutputBuffer()
-    timed_out = cancelled = False
-    proc = subprocess.Popen(  # noqa: S603 - argv is /bin/sh -c or the sandbox, by design
-        [*_die_with_gateway(), *argv],
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        close_fds=True,
-    )
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    os.set_blocking(fd, False)
-    open_pipe = True
-    exited_at: float | None = None
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while True:
-                if open_pipe:
-                    if selector.select(timeout=POLL_S):
-                        open_pipe = _read_available(fd, buffer)
-                else:
-                    time.sleep(min(POLL_S / 4, max(0.0, deadline - time.monotonic())))
-                now = time.monotonic()
-                if exited_at is None and _has_exited(proc.pid):
-                    exited_at = now
-                if exited_at is not None and (not open_pipe or now - exited_at > DRAIN_S):
-                    break
-                if is_cancelled():
-                    cancelled = True
-                    break
-                if now >= deadline:
-                    timed_out = True
-                    break
-    finally:
-        _kill_group(proc.pid)
-        code = proc.wait()
-        with contextlib.suppress(OSError):
-            _read_available(fd, buffer)
-        proc.stdout.close()
-    killed = timed_out or cancelled
-    return CommandResult(
-        output=buffer.text(),
-        exit_code=None if killed else code,
-        timed_out=timed_out,
-        cancelled=cancelled,
-        truncated_bytes=buffer.dropped,
-        elapsed=time.monotonic() - started,
-    )
-
-
-# --- the tool --------------------------------------------------------------------------
+# --- the environment and the tool ------------------------------------------------------
 def refused_env_reason(name: str) -> str | None:
     """Why the model may not set variable ``name`` (see the module docstring), or None."""
     upper = name.upper()
@@ -317,9 +155,6 @@ def command_environment(workspace: Path, extra: Mapping[str, str] | None) -> dic
 
 def _secret_dirs() -> list[Path]:
     """Folders a sandboxed command must not see: the gateway's data dir (secret files)."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
     try:
         data_dir = getattr(settings, "DATA_DIR", None)
     except ImproperlyConfigured:

@@ -19,7 +19,7 @@ from pydantic import Field
 from agents.tools import paths
 from agents.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolOutput
 from agents.tools.base import register as register_tool
-from agents.tools.fs import READ_PAGE_BYTES, read_page
+from agents.tools.fs.read import READ_PAGE_BYTES, read_page
 
 ROOT_FILES = ("MEMORY.md", "memory.md")
 MEMORY_DIR = "memory"

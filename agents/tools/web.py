@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import httpx
+from django.conf import settings
 from pydantic import Field
 
 from agents.tools.base import MAX_RESULT_CHARS, Tool, ToolArgs, ToolContext, ToolError, ToolOutput
@@ -83,8 +84,6 @@ def is_public(ip: IPAddress) -> bool:
 
 
 def _allowed_hosts() -> frozenset[str]:
-    from django.conf import settings
-
     hosts = getattr(settings, "WEB_FETCH_ALLOWED_HOSTS", []) or []
     return frozenset(str(h).strip().lower().rstrip(".") for h in hosts)
 
