@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agents.models import Run
+from agents.runtime.enqueue import RUN_ADVANCE_TASK
 from core.leases import WorkKind, register_work_kind
 
 register_work_kind(
@@ -11,6 +12,6 @@ register_work_kind(
         model=Run,
         waiting_status=Run.Status.QUEUED,
         claimed_statuses=(Run.Status.RUNNING,),
-        task_name="agents.run_advance",
+        task_name=RUN_ADVANCE_TASK,
     )
 )

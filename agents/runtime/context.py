@@ -17,10 +17,8 @@ This module turns it into provider-neutral ``ChatMessage`` lists:
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +27,7 @@ from django.db.models import Q
 
 from agents.models import Run
 from agents.providers import ChatMessage, ToolCall, ToolResult
+from core.ttlcache import TTLCache
 from sessions_app.models import Message, Session
 
 # Hard cap of transcript rows read for one prompt; compaction keeps real prompts smaller.
@@ -113,15 +112,20 @@ _ROW_FIELDS = ("seq", "role", "content", "details", "run_public_id")
 # Transcript rows per session, kept in-process and already converted: messages are
 # append-only, so each model call fetches only the rows added since the last one
 # (re-reading and decoding the whole history was nearly half of a turn's CPU). Keyed by
-# the session's reset generation; reloaded in full every ROW_CACHE_TTL_S, so a message
-# deleted by hand stops being sent within that time.
+# the session's reset generation; reloaded in full every ROW_CACHE_TTL_S (counted from
+# the full load, kept with the rows), so a message deleted by hand stops being sent
+# within that time.
 ROW_CACHE_SESSIONS = 64
 ROW_CACHE_TTL_S = 300.0
-_rows_cache: OrderedDict[tuple[Any, ...], tuple[float, list[Row]]] = OrderedDict()
-_rows_lock = threading.Lock()
+_rows_cache: TTLCache[tuple[Any, ...], tuple[float, list[Row]]] = TTLCache(
+    "agents.history_rows", ttl_s=ROW_CACHE_TTL_S, max_entries=ROW_CACHE_SESSIONS
+)
 # Group info of runs that ended (immutable from then on): public id → trigger seq.
-_ended_runs: dict[uuid.UUID, tuple[int | None]] = {}
 ENDED_RUNS_MAX = 20_000
+ENDED_RUNS_TTL_S = 3600.0
+_ended_runs: TTLCache[uuid.UUID, tuple[int | None]] = TTLCache(
+    "agents.ended_runs", ttl_s=ENDED_RUNS_TTL_S, max_entries=ENDED_RUNS_MAX
+)
 
 
 def _rows(values: Iterable[tuple[Any, ...]]) -> list[Row]:
@@ -137,8 +141,7 @@ def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
     if first_kept is not None:
         rows = rows.filter(seq__gte=first_kept)
     now = time.monotonic()
-    with _rows_lock:
-        loaded_at, cached = _rows_cache.get(key) or (now, [])
+    loaded_at, cached = _rows_cache.get(key) or (now, [])
     if cached and now - loaded_at < ROW_CACHE_TTL_S:
         newer = rows.filter(seq__gt=cached[-1][0]).order_by("seq").values_list(*_ROW_FIELDS)
         fetched = [*cached, *_rows(newer)][-MAX_HISTORY_MESSAGES:]
@@ -146,24 +149,17 @@ def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
         loaded_at = now
         latest = rows.order_by("-seq").values_list(*_ROW_FIELDS)[:MAX_HISTORY_MESSAGES]
         fetched = _rows(reversed(list(latest)))
-    with _rows_lock:
-        _rows_cache[key] = (loaded_at, fetched)
-        _rows_cache.move_to_end(key)
-        while len(_rows_cache) > ROW_CACHE_SESSIONS:
-            _rows_cache.popitem(last=False)
+    _rows_cache.set(key, (loaded_at, fetched))
     return fetched
 
 
 def remember_ended_run(public_id: uuid.UUID, trigger_seq: int | None) -> None:
     """Record a run that just ended (its grouping never changes again)."""
-    if len(_ended_runs) > ENDED_RUNS_MAX:
-        _ended_runs.clear()
-    _ended_runs[public_id] = (trigger_seq,)
+    _ended_runs.set(public_id, (trigger_seq,))
 
 
 def forget_history() -> None:
-    with _rows_lock:
-        _rows_cache.clear()
+    _rows_cache.clear()
     _ended_runs.clear()
 
 
@@ -209,8 +205,6 @@ def _run_groups(
             ids.append(public_id)
     if not ids:
         return out
-    if len(_ended_runs) > ENDED_RUNS_MAX:
-        _ended_runs.clear()
     for public_id, pk, status, trigger, merged_pk, merged_trigger in Run.objects.filter(
         public_id__in=ids
     ).values_list(
@@ -228,7 +222,7 @@ def _run_groups(
                 include = True
         out[public_id] = (include, group_trigger)
         if status in _ENDED or (status == Run.Status.MERGED and merged_pk is not None):
-            _ended_runs[public_id] = (group_trigger,)
+            _ended_runs.set(public_id, (group_trigger,))
     return out
 
 

@@ -12,7 +12,6 @@ or fails at once if that is after the run's time limit. A success clears the cou
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 from agents.models import AuthProfileState
 from agents.providers import AuthProfile, ProviderError
 from agents.runtime.model_config import profiles_for, split_ref
+from core.ttlcache import TTLCache
 
 COOLDOWN_STEPS_S = (60, 300, 1500, 3600)
 # A success is written back at most this often per key (one UPDATE, not one per turn).
@@ -166,15 +166,21 @@ def cooling_until(profile_id: str) -> datetime | None:
 # Keys in cooldown, read at most every COOLDOWN_CACHE_S per process (plan_attempts runs on
 # every model call); this process's own failures and successes clear it at once.
 COOLDOWN_CACHE_S = 2.0
-_cooldown_cache: tuple[float, dict[str, tuple[datetime, str]]] | None = None
+_cooldown_cache: TTLCache[None, dict[str, tuple[datetime, str]]] = TTLCache(
+    "agents.key_cooldowns", ttl_s=COOLDOWN_CACHE_S, max_entries=1
+)
+
+# Keys whose success this process wrote less than LAST_USED_WRITE_EVERY_S ago.
+_healthy_at: TTLCache[str, bool] = TTLCache("agents.healthy_keys", ttl_s=LAST_USED_WRITE_EVERY_S)
+# Keys known to have their AuthProfileState row (looked up again after an hour).
+_known_profiles: TTLCache[str, bool] = TTLCache("agents.known_key_rows", ttl_s=3600.0)
 
 
 def _cooldowns(now: datetime) -> dict[str, tuple[datetime, str]]:
     """Keys in cooldown: profile id -> (until, the reason of the error behind it)."""
-    global _cooldown_cache  # noqa: PLW0603  (a small process-wide cache)
-    cached = _cooldown_cache
-    if cached is not None and time.monotonic() - cached[0] < COOLDOWN_CACHE_S:
-        return {k: v for k, v in cached[1].items() if v[0] > now}
+    cached = _cooldown_cache.get(None)
+    if cached is not None:
+        return {k: v for k, v in cached.items() if v[0] > now}
     rows = {
         profile_id: (until, reason)
         for profile_id, until, reason in AuthProfileState.objects.filter(
@@ -182,19 +188,18 @@ def _cooldowns(now: datetime) -> dict[str, tuple[datetime, str]]:
         ).values_list("profile_id", "cooldown_until", "last_error_reason")
         if until is not None
     }
-    _cooldown_cache = (time.monotonic(), rows)
+    _cooldown_cache.set(None, rows)
     return rows
 
 
 def forget_cooldowns() -> None:
-    global _cooldown_cache  # noqa: PLW0603
-    _cooldown_cache = None
+    _cooldown_cache.clear()
 
 
 @transaction.atomic
 def record_failure(profile_id: str, error: ProviderError) -> datetime:
     """Count a retriable failure of a key and put it in cooldown; return until when."""
-    _healthy_at.pop(profile_id, None)
+    _healthy_at.discard(profile_id)
     forget_cooldowns()
     now = timezone.now()
     state, _ = AuthProfileState.objects.select_for_update().get_or_create(profile_id=profile_id)
@@ -228,10 +233,9 @@ def record_success(profile_id: str) -> None:
     forgets the shortcut, so the next success clears the cooldown at once; one recorded
     by another host is cleared by this host's next write, or expires.
     """
-    seen = _healthy_at.get(profile_id)
-    if seen is not None and time.monotonic() - seen < LAST_USED_WRITE_EVERY_S:
+    if _healthy_at.get(profile_id):
         return
-    _healthy_at[profile_id] = time.monotonic()
+    _healthy_at.set(profile_id, True)
     forget_cooldowns()
     now = timezone.now()
     stale = now - timedelta(seconds=LAST_USED_WRITE_EVERY_S)
@@ -240,11 +244,7 @@ def record_success(profile_id: str) -> None:
         .filter(Q(error_count__gt=0) | Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale))
         .update(error_count=0, cooldown_until=None, last_used_at=now, updated_at=now)
     )
-    if updated or profile_id in _known_profiles:
+    if updated or _known_profiles.get(profile_id):
         return
     AuthProfileState.objects.get_or_create(profile_id=profile_id, defaults={"last_used_at": now})
-    _known_profiles.add(profile_id)
-
-
-_known_profiles: set[str] = set()
-_healthy_at: dict[str, float] = {}
+    _known_profiles.set(profile_id, True)

@@ -15,11 +15,11 @@ provider at all the turn fails with ``NoModelConfiguredError``, whose message sa
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from agents.lib import compaction
 from agents.models import Agent, ModelProvider
 from agents.providers import (
     API_ANTHROPIC,
@@ -28,6 +28,8 @@ from agents.providers import (
     API_OPENAI_RESPONSES,
     AuthProfile,
 )
+from core.fields import Undecryptable
+from core.ttlcache import TTLCache
 
 PLACEHOLDER_REF = "placeholder/echo"
 
@@ -120,7 +122,9 @@ def _row_profile(row: ModelProvider) -> AuthProfile:
 # A save or delete in this process clears it (agents.apps connects the signals); one
 # made on another host applies within PROFILE_CACHE_S.
 PROFILE_CACHE_S = 5.0
-_profile_cache: dict[str, tuple[float, list[AuthProfile]]] = {}
+_profile_cache: TTLCache[str, list[AuthProfile]] = TTLCache(
+    "agents.model_profiles", ttl_s=PROFILE_CACHE_S
+)
 
 
 def forget_profiles(**_: object) -> None:
@@ -133,23 +137,13 @@ def profiles_for(provider: str) -> list[AuthProfile]:
         return [
             AuthProfile(id="placeholder:builtin", provider="placeholder", api=API_ECHO, api_key="")
         ]
-    now = time.monotonic()
-    hit = _profile_cache.get(provider)
-    if hit is not None and now - hit[0] < PROFILE_CACHE_S:
-        rows_profiles = hit[1]
-    else:
-        rows = ModelProvider.objects.filter(provider=provider, enabled=True).order_by(
-            "priority", "pk"
-        )
-        rows_profiles = [_row_profile(row) for row in rows if not _undecryptable(row)]
-        _profile_cache[provider] = (now, rows_profiles)
+    rows_profiles = _profile_cache.get_or_load(provider, lambda: _admin_profiles(provider))
     return [*rows_profiles, *(p for p in env_profiles() if p.provider == provider)]
 
 
-def _undecryptable(row: ModelProvider) -> bool:
-    from core.fields import Undecryptable
-
-    return isinstance(row.api_key, Undecryptable)
+def _admin_profiles(provider: str) -> list[AuthProfile]:
+    rows = ModelProvider.objects.filter(provider=provider, enabled=True).order_by("priority", "pk")
+    return [_row_profile(row) for row in rows if not isinstance(row.api_key, Undecryptable)]
 
 
 def _provider_rows() -> list[tuple[str, list[str]]]:
@@ -212,8 +206,6 @@ def context_window_for(ref: str) -> int:
     for known in KNOWN_MODELS.get(provider, ()):
         if model == known.id or model.startswith(known.id):
             return known.context_window
-    from agents.lib import compaction
-
     return compaction.context_window_for(ref, default=int(settings.DEFAULT_CONTEXT_WINDOW))
 
 

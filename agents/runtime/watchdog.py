@@ -6,7 +6,7 @@ reads its cancel flag and deadline only between streamed chunks and tool polls. 
 provider that stalls (up to ``AGENT_MODEL_TIMEOUT_S``) or a tool that hangs therefore
 held ``chat.abort``, the run's time limit and the process's shutdown hostage.
 
-A turn registers its run here while it runs (``run_loop.run_advance``). While any run is
+A turn registers its run here while it runs (``agents.runtime.loop.run_advance``). While any run is
 registered the thread wakes every ``POLL_S`` and reads, in ONE query, the cancel flags
 and lease owners of this process's runs (``chat.abort`` may come through any process;
 one in this process wakes the thread at once). A run to stop (``cancel``; ``lost``: its
@@ -31,7 +31,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.db import close_old_connections, connection
+
+from agents.models import Run
 from agents.providers import _interrupt
+from core.leases import lease_release
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +180,6 @@ class Watchdog:
 
     # --- the watchdog thread -----------------------------------------------------------
     def _loop(self) -> None:
-        from django.db import close_old_connections, connection
-
         while True:
             with self._cond:
                 if not self._flights:
@@ -204,8 +206,6 @@ class Watchdog:
                 time.sleep(POLL_S)
 
     def _look(self, flights: list[Flight]) -> None:
-        from agents.models import Run
-
         now = time.monotonic()
         running = [f for f in flights if f.stop is None]
         if running:
@@ -254,9 +254,6 @@ class Watchdog:
 def hand_back(flight: Flight) -> bool:
     """Release the run of ``flight`` back to queued (not ended): the next worker or start
     resumes it. True when this owner still held it; an error is logged, not raised."""
-    from agents.models import Run
-    from core.leases import lease_release
-
     try:
         return lease_release(
             model=Run,

@@ -1,7 +1,8 @@
-"""Runs: start one agent turn, advance it on a worker, abort it, report its status.
+"""Runs: start one agent turn, abort it, report its status.
 
 ``run_start`` is the single entry point shared by ``chat.send``, ``agent`` and (later)
-the channel pipeline. ``run_advance`` is what the ``agents.run_advance`` task does.
+the channel pipeline. A worker advances the run: the ``agents.run_advance`` task calls
+``agents.runtime.loop.run_advance``, enqueued by name (``agents.runtime.enqueue``).
 
 Event flow of one turn (all through ``core.events``; ``seq`` is one per-run counter,
 incremented per ``agent`` event and carried by the ``chat`` event that goes with it):
@@ -27,8 +28,7 @@ and the run that ends enqueues the next one.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -40,9 +40,12 @@ from django.utils import timezone
 
 from agents.agent_cache import default_agent as cached_default_agent
 from agents.models import Agent, Run
-from agents.runtime.loop import kick_next, publish_run_event, queue_mode
+from agents.runtime.announce import queued_run_aborted
+from agents.runtime.claim import ACTIVE_STATUSES, kick_next, queue_mode
+from agents.runtime.enqueue import run_advance_enqueue
 from agents.runtime.model_config import NoModelConfiguredError, model_chain
 from agents.runtime.watchdog import watchdog
+from agents.selectors import default_agent_slug, default_slug_of
 from sessions_app.lib import keys
 from sessions_app.selectors import run_reply
 from sessions_app.services import session_get_or_create, session_message_append
@@ -50,7 +53,6 @@ from sessions_app.services import session_get_or_create, session_message_append
 logger = logging.getLogger(__name__)
 
 RUN_ID_MAX_LENGTH = 200
-ACTIVE_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING)
 FINISHED_STATUSES = frozenset({Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.ABORTED})
 
 
@@ -91,17 +93,7 @@ class RunStatus:
         return self.status in FINISHED_STATUSES
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 # --- keys and agents -------------------------------------------------------------------
-def default_agent_slug() -> str:
-    """Return the default agent's id (``main`` when there is no agent yet)."""
-    slug = Agent.objects.default_first().values_list("slug", flat=True).first()
-    return slug or keys.DEFAULT_AGENT_ID
-
-
 def session_key_canonical(raw: str) -> str:
     """Canonicalize an RPC session key; the default agent is looked up only if needed."""
     return keys.canonicalize(raw, default_agent=default_agent_slug)
@@ -118,7 +110,7 @@ def _resolve_target(*, session_key: str | None, agent_slug: str | None) -> tuple
 
     def default_slug() -> str:
         agent = default_agent()
-        return agent.slug if agent is not None else keys.DEFAULT_AGENT_ID
+        return default_slug_of([agent] if agent is not None else [])
 
     try:
         key = keys.canonicalize(session_key, default_agent=default_slug) if session_key else None
@@ -175,8 +167,6 @@ def run_start(
     reason ``send``), creates the queued run and enqueues ``agents.run_advance`` on
     commit. Raises ``RunError`` for a bad key, an unknown agent or a missing key.
     """
-    from agents.tasks import run_advance_task
-
     run_id = idempotency_key.strip()
     if not run_id:
         raise RunError("idempotencyKey is required: send a fresh unique id (e.g. a UUID)")
@@ -222,7 +212,7 @@ def run_start(
     if queue_mode(session) == "interrupt":
         # The running turn stops at its next check; this newest message is answered next.
         Run.objects.filter(session=session, status=Run.Status.RUNNING).update(cancel_requested=True)
-    run_advance_task.delay_on_commit(run.pk)
+    run_advance_enqueue(run.pk)
     return RunStart(run, created=True)
 
 
@@ -289,15 +279,9 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
             pk=pk, status=Run.Status.QUEUED
         ).update(status=Run.Status.ABORTED, cancel_requested=True, finished_at=now):
             aborted.append(rid)
-            payload = {
-                "runId": rid,
-                "sessionKey": key,
-                "agentId": agent_slug,
-                "seq": 1,
-                "state": "aborted",
-                "stopReason": "rpc",
-            }
-            transaction.on_commit(partial(publish_run_event, "chat", payload, session_key=key))
+            transaction.on_commit(
+                partial(queued_run_aborted, run_id=rid, session_key=key, agent_slug=agent_slug)
+            )
             continue
         # Running (or claimed a moment ago): the worker sees the flag at its next chunk or
         # tool poll; a stalled stream is cut by the watchdog of the process running it
@@ -309,10 +293,3 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
         for session_pk in session_pks:
             kick_next(session_pk)
     return aborted
-
-
-def run_advance(*, run_pk: int, clock: Callable[[], float] = time.monotonic) -> None:
-    """Advance one run (``agents.runtime.loop.run_advance``)."""
-    from agents.runtime.loop import run_advance as advance
-
-    advance(run_pk=run_pk, clock=clock)

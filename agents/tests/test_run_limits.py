@@ -21,7 +21,7 @@ import pytest
 
 from agents.models import Agent, AuthProfileState, ModelProvider, Run, RunStep
 from agents.providers import ModelRequest, StreamDone, StreamEvent, TextDelta, Usage
-from agents.runtime import failover
+from agents.runtime import failover, model_call
 from agents.runtime import loop as run_loop
 from agents.runtime import watchdog as watchdog_module
 from agents.services import runs
@@ -62,7 +62,7 @@ def _wait_for(what: str, probe: Callable[[], object], within: float = 10.0) -> N
 
 
 def _in_thread(run: Run) -> threading.Thread:
-    worker = threading.Thread(target=runs.run_advance, kwargs={"run_pk": run.pk}, daemon=True)
+    worker = threading.Thread(target=run_loop.run_advance, kwargs={"run_pk": run.pk}, daemon=True)
     worker.start()
     return worker
 
@@ -141,7 +141,7 @@ def test_a_turn_stuck_past_its_limit_is_ended_by_the_watchdog_and_writes_nothing
 ) -> None:
     monkeypatch.setattr(watchdog_module, "HARD_GRACE_S", 0.5)
     deaf = _DeafProvider()
-    monkeypatch.setattr(run_loop, "provider_client", lambda profile, **kw: deaf)
+    monkeypatch.setattr(model_call, "provider_client", lambda profile, **kw: deaf)
     run = start()
     began = time.monotonic()
     worker = _in_thread(run)
@@ -422,7 +422,7 @@ def test_shutdown_hands_back_a_run_whose_thread_is_stuck_and_the_thread_stays_qu
     fresh_watchdog: watchdog_module.Watchdog,
 ) -> None:
     deaf = _DeafProvider()
-    monkeypatch.setattr(run_loop, "provider_client", lambda profile, **kw: deaf)
+    monkeypatch.setattr(model_call, "provider_client", lambda profile, **kw: deaf)
     run = start()
     worker = _in_thread(run)
     _wait_for("the model call", lambda: RunStep.objects.filter(run=run).exists())
@@ -456,7 +456,7 @@ def test_a_run_is_not_claimed_once_the_process_stops(
 ) -> None:
     run = start()
     assert fresh_watchdog.shutdown(wait_s=0) == []
-    runs.run_advance(run_pk=run.pk)
+    run_loop.run_advance(run_pk=run.pk)
 
     assert Run.objects.get(pk=run.pk).status == Run.Status.QUEUED  # for the next start
     assert use_openai.requests == []

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agents import tasks
 from agents.models import Agent, Run
 from agents.providers import (
     ModelRequest,
@@ -18,6 +19,7 @@ from agents.providers import (
     Usage,
 )
 from agents.providers import placeholder as placeholder_module
+from agents.runtime import claim, enqueue, model_call
 from agents.runtime import loop as run_loop
 from agents.services import runs
 from agents.tasks import run_advance_task
@@ -38,7 +40,12 @@ def _no_chunk_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Run pks handed to the broker (on commit); nothing really runs."""
     pks: list[int] = []
-    monkeypatch.setattr(run_advance_task, "delay", pks.append)
+
+    def send(task_name: str, run_pk: int) -> None:
+        assert task_name == enqueue.RUN_ADVANCE_TASK
+        pks.append(run_pk)
+
+    monkeypatch.setattr(enqueue, "send", send)
     return pks
 
 
@@ -171,7 +178,7 @@ def test_a_turn_publishes_events_in_order_and_persists_before_the_final(
     published.clear()
     clock = iter(float(i) for i in range(1000))  # 1 s per reading: no coalescing
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=run.pk, clock=lambda: next(clock))
+        run_loop.run_advance(run_pk=run.pk, clock=lambda: next(clock))
 
     summary = _summary(published)
     assert summary[:3] == [
@@ -224,7 +231,7 @@ def test_deltas_are_coalesced_to_one_per_150_ms(
     run = _start(text="one two three four five six seven eight")
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=run.pk, clock=lambda: 0.0)  # time stands still
+        run_loop.run_advance(run_pk=run.pk, clock=lambda: 0.0)  # time stands still
 
     chat = [p for e, p in published if e == "chat"]
     deltas = [p for p in chat if p["state"] == "delta"]
@@ -244,12 +251,12 @@ def test_a_redelivered_task_does_nothing(
 ) -> None:
     run = _start()
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=run.pk)
+        run_loop.run_advance(run_pk=run.pk)
     published.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=run.pk)
-        runs.run_advance(run_pk=999_999)  # a row that is gone
+        run_loop.run_advance(run_pk=run.pk)
+        run_loop.run_advance(run_pk=999_999)  # a row that is gone
 
     assert published == []
     assert Message.objects.filter(role="assistant").count() == 1
@@ -259,10 +266,10 @@ def test_a_running_run_with_a_live_lease_is_left_alone(
     agent: Agent, enqueued: list[int], published: Published
 ) -> None:
     run = _start()
-    assert run_loop._run_claim(run_pk=run.pk, owner="other-worker") is not None
+    assert claim.run_claim(run_pk=run.pk, owner="other-worker") is not None
     published.clear()
 
-    runs.run_advance(run_pk=run.pk)
+    run_loop.run_advance(run_pk=run.pk)
 
     assert published == []
     run.refresh_from_db()
@@ -279,16 +286,16 @@ def test_one_run_per_session_at_a_time_and_the_next_is_kicked(
     settings.AGENT_QUEUE_MODE = "followup"  # collect would merge the second into the first
     first = _start(run_id="first")
     second = _start(run_id="second", text="next")
-    assert run_loop._run_claim(run_pk=first.pk, owner="w1") is not None
+    assert claim.run_claim(run_pk=first.pk, owner="w1") is not None
 
-    runs.run_advance(run_pk=second.pk)  # busy: stays queued
+    run_loop.run_advance(run_pk=second.pk)  # busy: stays queued
     second.refresh_from_db()
     assert second.status == Run.Status.QUEUED
 
     Run.objects.filter(pk=first.pk).update(status=Run.Status.QUEUED, lease_owner="")
     enqueued.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=first.pk)
+        run_loop.run_advance(run_pk=first.pk)
     assert enqueued == [second.pk]
 
 
@@ -309,7 +316,7 @@ def test_abort_of_a_queued_run_ends_it_at_once(
     assert run.status == Run.Status.ABORTED
     assert [(e, p["state"], p["stopReason"]) for e, p in published] == [("chat", "aborted", "rpc")]
     published.clear()
-    runs.run_advance(run_pk=run.pk)
+    run_loop.run_advance(run_pk=run.pk)
     assert published == []
 
 
@@ -338,12 +345,12 @@ def test_abort_while_running_keeps_the_partial_reply(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: OnCommit,
 ) -> None:
-    monkeypatch.setattr(run_loop, "provider_client", lambda profile, **kw: _AbortingProvider())
+    monkeypatch.setattr(model_call, "provider_client", lambda profile, **kw: _AbortingProvider())
     run = _start()
     published.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=run.pk, clock=lambda: 0.0)
+        run_loop.run_advance(run_pk=run.pk, clock=lambda: 0.0)
 
     run.refresh_from_db()
     assert run.status == Run.Status.ABORTED
@@ -371,14 +378,14 @@ def test_a_provider_error_fails_the_run_with_an_error_event(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: OnCommit,
 ) -> None:
-    monkeypatch.setattr(run_loop, "provider_client", lambda profile, **kw: _FailingProvider())
+    monkeypatch.setattr(model_call, "provider_client", lambda profile, **kw: _FailingProvider())
     # The only key's cooldown (60 s) ends after the run's limit: no wait, no second call.
     settings.AGENT_RUN_TIMEOUT_S = 5
     run = _start()
     published.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        runs.run_advance(run_pk=run.pk)
+        run_loop.run_advance(run_pk=run.pk)
 
     run.refresh_from_db()
     assert (run.status, run.error_kind) == (Run.Status.FAILED, "rate_limit")
@@ -393,7 +400,7 @@ def test_a_provider_error_fails_the_run_with_an_error_event(
 
 def test_the_task_calls_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(runs, "run_advance", lambda *, run_pk: calls.append(run_pk))
+    monkeypatch.setattr(tasks, "run_advance", lambda *, run_pk: calls.append(run_pk))
 
     run_advance_task(7)
 

@@ -18,6 +18,8 @@ import pytest
 
 from agents.lib import workspace
 from agents.models import Agent, Run, RunStep
+from agents.runtime import enqueue
+from agents.runtime import loop as run_loop
 from agents.services import runs
 from agents.services.agents import (
     agent_session_sandboxed,
@@ -26,7 +28,6 @@ from agents.services.agents import (
     session_workspace_prepare,
 )
 from agents.services.compaction import _note_in_daily_memory
-from agents.tasks import run_advance_task
 from sessions_app.models import Session
 from tests.fakes.llm_server import FakeToolCall, Text, ToolCalls
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -55,7 +56,7 @@ def model(settings: Any, data_dir: Path) -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture(autouse=True)
 def _no_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_advance_task, "delay", lambda pk: None)
+    monkeypatch.setattr(enqueue, "send", lambda task_name, *args: None)
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def agent(data_dir: Path) -> Agent:
 
 def turn(key: str, text: str, run_id: str) -> Run:
     run = runs.run_start(session_key=key, message=text, idempotency_key=run_id).run
-    runs.run_advance(run_pk=run.pk)
+    run_loop.run_advance(run_pk=run.pk)
     return Run.objects.get(pk=run.pk)
 
 
@@ -353,7 +354,7 @@ def test_the_sandbox_rule_and_workspace_reach_the_tool_context(
         seen.append(ctx)
         return execute(call, ctx, allowed)
 
-    monkeypatch.setattr("agents.runtime.loop.execute", spy)
+    monkeypatch.setattr("agents.runtime.tool_call.execute", spy)
     model.script(ToolCalls((call("ls"),)), Text("ok"), ToolCalls((call("ls"),)), Text("ok"))
     turn(MAIN, "list", "m1")
     agent.sandbox_workspace_access = Agent.WorkspaceAccess.RW

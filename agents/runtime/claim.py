@@ -1,0 +1,153 @@
+"""Which run of a session goes next, and claiming it: one turn per session at a time.
+
+Queue modes (a message arriving while its session runs), decided when a run is claimed:
+``followup`` answers each message in its own turn; ``collect`` (default) merges every
+queued message into one turn; ``interrupt`` aborts the running turn (at ``run_start``)
+and answers the newest message with the others merged in; ``steer`` merges queued
+messages into the running turn at its next tool boundary, and falls back to followup
+when the turn ends first. Merged runs end with their turn (status ``merged``).
+
+The claim itself is ``core.leases.lease_claim``: compare-and-set on the status, with
+the lease. A turn that ends kicks the session's next queued run (``kick_next``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agents.agent_cache import agent_by_pk
+from agents.models import Agent, Run
+from agents.runtime.control import lease_seconds
+from agents.runtime.enqueue import run_advance_enqueue
+from core.leases import lease_claim
+from sessions_app.models import Session
+
+ACTIVE_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING)
+
+
+@dataclass
+class Claimed:
+    run: Run
+    session: Session
+    agent: Agent
+    merged: list[tuple[int, str]]  # (pk, run_id) of runs merged into this one
+    resumed: bool
+
+
+def queue_mode(session: Session) -> str:
+    return session.queue_mode or str(settings.AGENT_QUEUE_MODE)
+
+
+def kick_next(session_pk: int) -> None:
+    """Enqueue the session's oldest queued run on commit (its task decides what runs)."""
+    next_pk = (
+        Run.objects.filter(session_id=session_pk, status=Run.Status.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if next_pk is not None:
+        run_advance_enqueue(next_pk)
+
+
+def lock_session(session_pk: int) -> None:
+    """Serialize claims and endings within one session (PostgreSQL; SQLite serializes
+    write transactions anyway), so a run that ends always kicks the next one."""
+    if connection.features.has_select_for_update:
+        Session.objects.select_for_update().filter(pk=session_pk).values_list("pk").first()
+
+
+def _queued_run(run_pk: int) -> Run | None:
+    """The run with its session and (cached) agent, if it is still queued."""
+    # .get(), not .first(): no ORDER BY on the run's default ordering for a pk lookup.
+    try:
+        run = Run.objects.select_related("session").get(pk=run_pk)
+    except Run.DoesNotExist:
+        return None
+    agent = agent_by_pk(run.agent_id)
+    if agent is None or run.status != Run.Status.QUEUED:
+        return None  # finished or running elsewhere (an agent with runs is PROTECTed)
+    run.agent = agent
+    return run
+
+
+@transaction.atomic
+def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
+    """Claim a queued run (CAS + lease), applying the session's queue mode; or None."""
+    run = _queued_run(run_pk)
+    if run is None:
+        return None
+    now = timezone.now()
+    lock_session(run.session_id)
+    active = list(
+        Run.objects.filter(session_id=run.session_id, status__in=ACTIVE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", "run_id", "status")
+    )
+    if any(status == Run.Status.RUNNING for _, _, status in active):
+        # The running turn kicks the next one when it ends; if its worker died, the
+        # sweeper hands it back to the queue once its lease ran out.
+        return None
+    queued = [(pk, rid) for pk, rid, status in active if status == Run.Status.QUEUED]
+    mode = queue_mode(run.session)
+    target_pk = queued[-1][0] if mode == "interrupt" else queued[0][0]
+    if run.pk != target_pk:
+        run_advance_enqueue(target_pk)
+        return None
+    merged = (
+        [(pk, rid) for pk, rid in queued if pk != run.pk]
+        # An aborted turn takes no new messages: they stay queued for the next turn.
+        if mode in ("collect", "interrupt") and not run.cancel_requested
+        else []
+    )
+    if not lease_claim(
+        model=Run,
+        pk=run.pk,
+        from_statuses=[Run.Status.QUEUED],
+        to_status=Run.Status.RUNNING,
+        owner=owner,
+        seconds=lease_seconds(),
+        now=now,
+    ):
+        return None
+    resumed = run.started_at is not None
+    if not resumed:
+        # Same transaction as the claim: no one sees the run running without it.
+        Run.objects.filter(pk=run.pk).update(started_at=now)
+        run.started_at = now
+    if merged:
+        Run.objects.filter(pk__in=[pk for pk, _ in merged], status=Run.Status.QUEUED).update(
+            status=Run.Status.MERGED, merged_into=run, updated_at=now
+        )
+    if resumed:
+        # Runs merged into this one by an earlier claim end with it too.
+        merged.extend(
+            Run.objects.filter(merged_into=run, status=Run.Status.MERGED)
+            .exclude(pk__in=[pk for pk, _ in merged])
+            .order_by("pk")
+            .values_list("pk", "run_id")
+        )
+    run.status = Run.Status.RUNNING
+    return Claimed(run=run, session=run.session, agent=run.agent, merged=merged, resumed=resumed)
+
+
+def steer_merge(claimed: Claimed) -> None:
+    """Steer mode: merge messages queued meanwhile into this turn at a tool boundary."""
+    if queue_mode(Session.objects.get(pk=claimed.session.pk)) != "steer":
+        return
+    with transaction.atomic():
+        queued = list(
+            Run.objects.select_for_update()
+            .filter(session_id=claimed.session.pk, status=Run.Status.QUEUED)
+            .order_by("pk")
+            .values_list("pk", "run_id")
+        )
+        if queued:
+            Run.objects.filter(pk__in=[pk for pk, _ in queued]).update(
+                status=Run.Status.MERGED, merged_into=claimed.run, updated_at=timezone.now()
+            )
+            claimed.merged.extend(queued)
