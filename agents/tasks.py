@@ -5,9 +5,14 @@ from __future__ import annotations
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
+from django.db import close_old_connections
 
-# Queue: the default one ("default", CELERY_TASK_DEFAULT_QUEUE); the per-task ``queue``
-# option is deprecated in Celery 5, routes belong in CELERY_TASK_ROUTES.
+from agents.runtime.enqueue import RUN_ADVANCE_TASK
+from agents.runtime.loop import run_advance
+from agents.services.compaction import COMPACT_TASK, session_compact_answer
+
+# Queue: ``llm``, by CELERY_TASK_ROUTES (the per-task ``queue`` option is deprecated in
+# Celery 5). The loop and the run services send this task by name (agents.runtime.enqueue).
 # The run's limit (OPENCLAW_RUN_TIMEOUT_S) is enforced in every pool by the process's
 # watchdog (agents.runtime.watchdog; Celery's threads pool ignores these two). They are a last
 # resort on a prefork worker, after the watchdog had its turn; keep them under the Redis
@@ -17,7 +22,7 @@ RUN_TIME_LIMIT_S = RUN_SOFT_TIME_LIMIT_S + 30
 
 
 @shared_task(
-    name="agents.run_advance",
+    name=RUN_ADVANCE_TASK,
     base=DjangoTask,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -27,11 +32,17 @@ RUN_TIME_LIMIT_S = RUN_SOFT_TIME_LIMIT_S + 30
 )
 def run_advance_task(run_pk: int) -> None:
     """Advance one run (by pk); a redelivery for a finished or claimed run does nothing."""
-    from django.db import close_old_connections
-
-    from agents.services.runs import run_advance
-
     # Connections are kept across tasks (CELERY_DB_REUSE_MAX): drop one that is broken
     # or past CONN_MAX_AGE, and health-check it before reuse, as Django does per request.
     close_old_connections()
     run_advance(run_pk=run_pk)
+
+
+# Acked on receipt, not late: a manual compaction answers a client that waits for it;
+# redelivered after a crash it would compact again, unasked. The summary is bounded by
+# the provider timeout times the attempts, under the global soft time limit.
+@shared_task(name=COMPACT_TASK, base=DjangoTask, acks_late=False, ignore_result=True)
+def session_compact_task(key: str, request_id: str, instructions: str | None = None) -> None:
+    """``sessions.compact``'s slow half: summarize ``key`` and announce the outcome."""
+    close_old_connections()
+    session_compact_answer(key=key, request_id=request_id, instructions=instructions)

@@ -12,12 +12,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from core import clock
 from gateway.lib.protocol import HEALTH_REFRESH_S
 from gateway.scopes import READ, satisfies
 from gateway.selectors import health_summary
 
-now_ms = clock.now_ms  # frames are stamped with state.now_ms()
 STARTED_MONOTONIC = time.monotonic()
 state_version = {"presence": 0, "health": 0}
 presence: dict[str, dict[str, Any]] = {}

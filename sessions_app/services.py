@@ -22,9 +22,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import events
+from core.clock import now_ms
 from sessions_app.lib import keys
 from sessions_app.models import ChatType, Message, Session
-from sessions_app.selectors import session_row, wire_message
+from sessions_app.wire import session_row, wire_message
 
 THINKING_LEVELS = frozenset({"off", "minimal", "low", "medium", "high", "xhigh"})
 # sessions.patch wire name → Session field. Other OpenClaw toggles are not stored yet.
@@ -47,10 +48,6 @@ class SessionError(Exception):
         self.message = message
 
 
-def _now_ms() -> int:
-    return int(timezone.now().timestamp() * 1000)
-
-
 def _changed_payload(
     session: Session, *, reason: str | None, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -66,7 +63,7 @@ def _changed_payload(
     if reason is not None:
         payload["reason"] = reason
     payload.update(extra or {})
-    payload["ts"] = _now_ms()
+    payload["ts"] = now_ms()
     payload["session"] = row
     return payload
 
@@ -228,6 +225,43 @@ def session_message_append(
     return message
 
 
+@transaction.atomic
+def session_compaction_record(
+    *,
+    session: Session,
+    summary: str,
+    model: str,
+    first_kept_seq: int,
+    tokens_before: int,
+    tokens_after: int,
+    summarized: int,
+) -> Message:
+    """Append a ``compaction`` entry (the summary of older turns) and count it.
+
+    ``firstKeptSeq`` marks where the verbatim history resumes; nothing is deleted.
+    ``session.compaction_count`` is bumped in the database and in the caller's copy (its
+    next prompt looks for the entry). Publishes ``session.message`` and
+    ``sessions.changed`` (reason ``compact``) on commit.
+    """
+    message = session_message_append(
+        session=session,
+        role="compaction",
+        content=[{"type": "text", "text": summary}],
+        model=model,
+        changed_reason=None,
+        details={
+            "firstKeptSeq": first_kept_seq,
+            "tokensBefore": tokens_before,
+            "tokensAfter": tokens_after,
+            "summarized": summarized,
+        },
+    )
+    Session.objects.filter(pk=session.pk).update(compaction_count=F("compaction_count") + 1)
+    session.compaction_count += 1
+    session_changed_announce(session=session, reason="compact")
+    return message
+
+
 def _validate_patch(changes: Mapping[str, str | None]) -> dict[str, str]:
     cleaned: dict[str, str] = {}
     for field, value in changes.items():
@@ -323,7 +357,7 @@ def session_delete(*, key: str) -> bool:
     session.delete()
     _publish_on_commit(
         "sessions.changed",
-        {"sessionKey": key, "agentId": agent_id, "reason": "delete", "ts": _now_ms()},
+        {"sessionKey": key, "agentId": agent_id, "reason": "delete", "ts": now_ms()},
         session_key=key,
     )
     return True

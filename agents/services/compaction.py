@@ -5,19 +5,26 @@ window (or the provider says it does not), and by hand through ``sessions.compac
 The summary is written by the session's own model (with failover, without tools), and
 kept in the transcript as a ``compaction`` message whose ``firstKeptSeq`` marks where
 the verbatim history resumes; nothing is deleted, ``chat.history`` still shows it all.
+
+``sessions.compact`` never summarizes at the door: ``session_compact_request`` checks the
+session and hands the work to a worker (task ``agents.session_compact``), which calls
+``session_compact_answer``; that announces the outcome as the internal
+``COMPACTION_EVENT``, carrying the request id the waiting gateway handler resolves.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
+from celery import current_app
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.utils import timezone
 
 from agents.lib import compaction
+from agents.lib.workspace import daily_note_append
 from agents.models import Agent, Run
 from agents.providers import (
     ChatMessage,
@@ -31,13 +38,21 @@ from agents.providers import (
 from agents.runtime import failover
 from agents.runtime.context import history_for
 from agents.runtime.model_config import NoModelConfiguredError, context_window_for, model_chain
+from agents.services.agents import session_workspace_prepare
+from core import events
 from core.redact import redact
 from sessions_app.models import Session
-from sessions_app.services import session_changed_announce, session_message_append
+from sessions_app.services import session_compaction_record
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_MAX_TOKENS = 2048
+COMPACT_TASK = "agents.session_compact"
+# Internal: the answer to one waiting ``sessions.compact`` (``requestId``); the gateway
+# resolves its handler with it and never forwards it to a client.
+COMPACTION_EVENT = "session.compaction"
+# A manual compaction waits for a worker behind running turns for at most this long.
+QUEUE_WAIT_S = 60
 
 
 class CompactionError(Exception):
@@ -54,6 +69,23 @@ class CompactionOutcome:
     kept: int = 0
     tokens_before: int = 0
     tokens_after: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CompactionOutcome:
+        return cls(**data)
+
+
+def summary_time_limit_s() -> int:
+    """The longest a summary can take: every failover attempt running into its timeout."""
+    return int(settings.AGENT_MODEL_TIMEOUT_S) * int(settings.AGENT_MAX_ATTEMPTS) + 30
+
+
+def manual_compaction_wait_s() -> int:
+    """How long ``sessions.compact`` waits for its worker: queueing plus the summary."""
+    return QUEUE_WAIT_S + summary_time_limit_s()
 
 
 def _summarize(
@@ -159,23 +191,16 @@ def session_compact(
     )
     summary = redact(_summarize(chain, summary_system, request_messages, check))
     tokens_after = plan.tokens_after_estimate
-    with transaction.atomic():
-        session_message_append(
-            session=session,
-            role="compaction",
-            content=[{"type": "text", "text": summary}],
-            model=chain[0],
-            changed_reason=None,
-            details={
-                "firstKeptSeq": min(kept_seqs),
-                "tokensBefore": plan.tokens_before,
-                "tokensAfter": tokens_after,
-                "summarized": len(plan.summarize),
-            },
-        )
-        Session.objects.filter(pk=session.pk).update(compaction_count=F("compaction_count") + 1)
-        session.compaction_count += 1  # the caller's copy: its next prompt looks for it
-        session_changed_announce(session=session, reason="compact")
+    # Also bumps the caller's session.compaction_count: its next prompt looks for it.
+    session_compaction_record(
+        session=session,
+        summary=summary,
+        model=chain[0],
+        first_kept_seq=min(kept_seqs),
+        tokens_before=plan.tokens_before,
+        tokens_after=tokens_after,
+        summarized=len(plan.summarize),
+    )
     _note_in_daily_memory(agent, session, summary)
     logger.info(
         "session %s compacted: %d messages summarized, %d kept",
@@ -200,11 +225,6 @@ def _note_in_daily_memory(agent: Agent | None, session: Session, summary: str) -
     """
     if agent is None:
         return
-    from django.utils import timezone
-
-    from agents.lib.workspace import daily_note_append
-    from agents.services.agents import session_workspace_prepare
-
     # A sandboxed session's summary stays in its own workspace: in the agent's, main's
     # memory_search would hand a stranger's words to the operator's session.
     where = session_workspace_prepare(agent=agent, session_key=session.key)
@@ -220,8 +240,8 @@ def _note_in_daily_memory(agent: Agent | None, session: Session, summary: str) -
         logger.warning("could not write the daily memory note: %s", exc)
 
 
-def session_compact_by_key(*, key: str, instructions: str | None = None) -> CompactionOutcome:
-    """``sessions.compact``: compact now, unless a turn of the session is running."""
+def _compactable_session(key: str) -> Session:
+    """The session ``key``, if a manual compaction may start now; else CompactionError."""
     session = Session.objects.filter(key=key).first()
     if session is None:
         raise CompactionError(f"no session {key!r}; sessions.list shows the sessions")
@@ -231,4 +251,61 @@ def session_compact_by_key(*, key: str, instructions: str | None = None) -> Comp
         raise CompactionError(
             "a turn of this session is running; compact it when the turn has ended"
         )
+    return session
+
+
+def session_compact_by_key(*, key: str, instructions: str | None = None) -> CompactionOutcome:
+    """Compact now, unless a turn of the session is running (slow: a model call)."""
+    session = _compactable_session(key)
     return session_compact(session=session, force=True, instructions=instructions)
+
+
+def session_compact_request(*, key: str, request_id: str, instructions: str | None = None) -> None:
+    """``sessions.compact`` at the door: refuse at once, or hand the summary to a worker.
+
+    Fast (two reads and a broker send). The worker announces the outcome as
+    ``COMPACTION_EVENT`` with ``requestId``; a request not started within
+    ``manual_compaction_wait_s()`` expires unrun (its caller has stopped waiting).
+    """
+    _compactable_session(key)
+    current_app.send_task(
+        COMPACT_TASK,
+        kwargs={"key": key, "request_id": request_id, "instructions": instructions},
+        expires=manual_compaction_wait_s(),
+    )
+
+
+def _announce_outcome(
+    *,
+    key: str,
+    request_id: str,
+    outcome: CompactionOutcome | None,
+    error: str = "",
+    crashed: bool = False,
+) -> None:
+    """``error``: the refusal to show the caller; ``crashed``: a bug, see the worker log."""
+    events.publish(
+        COMPACTION_EVENT,
+        {
+            "requestId": request_id,
+            "sessionKey": key,
+            "ok": outcome is not None,
+            "outcome": outcome.to_json() if outcome is not None else None,
+            "error": error,
+            "crashed": crashed,
+        },
+        session_key=key,
+    )
+
+
+def session_compact_answer(*, key: str, request_id: str, instructions: str | None = None) -> None:
+    """The worker's half of ``sessions.compact``: compact, then announce the outcome."""
+    try:
+        outcome = session_compact_by_key(key=key, instructions=instructions)
+    except CompactionError as exc:
+        _announce_outcome(key=key, request_id=request_id, outcome=None, error=exc.message)
+        return
+    except Exception:
+        _announce_outcome(key=key, request_id=request_id, outcome=None, crashed=True)
+        raise
+    _announce_outcome(key=key, request_id=request_id, outcome=outcome)

@@ -17,12 +17,11 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Agent, AuthProfileState, ModelProvider, Run, RunStep
-from agents.runtime import context, failover, model_config
+from agents.runtime import claim, enqueue, failover
 from agents.runtime import loop as run_loop
 from agents.services import runs
 from agents.services.agents import agent_workspace_path
-from agents.tasks import run_advance_task
-from core import events, redact
+from core import events, redact, ttlcache
 from sessions_app.models import Message, Session
 from sessions_app.services import session_message_append
 from tests.fakes.anthropic_server import FakeAnthropicServer
@@ -67,12 +66,7 @@ def _runtime_settings(settings: Any, tmp_path: Path) -> None:
     settings.OPENAI_BASE_URL = ""
     settings.OPENAI_API = "chat"
     redact.forget()
-    failover._known_profiles.clear()
-    failover._healthy_at.clear()
-    failover.forget_cooldowns()
-    model_config.forget_profiles()
-    run_loop._PROMPT_FILES.clear()
-    context.forget_history()
+    ttlcache.forget_all()
 
 
 @pytest.fixture
@@ -92,8 +86,14 @@ def use_anthropic(settings: Any, anthropic_fake: FakeAnthropicServer) -> FakeAnt
 
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Run pks handed to the broker (on commit); nothing really runs."""
     pks: list[int] = []
-    monkeypatch.setattr(run_advance_task, "delay", pks.append)
+
+    def send(task_name: str, run_pk: int) -> None:
+        assert task_name == enqueue.RUN_ADVANCE_TASK
+        pks.append(run_pk)
+
+    monkeypatch.setattr(enqueue, "send", send)
     return pks
 
 
@@ -123,7 +123,7 @@ def start(text: str = "hello", run_id: str = "r1", key: str = "agent:main:main")
 
 
 def advance(run: Run) -> Run:
-    runs.run_advance(run_pk=run.pk)
+    run_loop.run_advance(run_pk=run.pk)
     return Run.objects.get(pk=run.pk)
 
 
@@ -412,7 +412,7 @@ def test_abort_mid_stream_keeps_the_partial_reply(
 ) -> None:
     use_openai.script(Text("one two three four five six seven eight", chunks=8, delay_s=0.2))
     run = start()
-    worker = threading.Thread(target=runs.run_advance, kwargs={"run_pk": run.pk})
+    worker = threading.Thread(target=run_loop.run_advance, kwargs={"run_pk": run.pk})
     worker.start()
     deadline = time.monotonic() + 10
     while not any(e == "agent" and p.get("stream") == "assistant" for e, p in published):
@@ -442,7 +442,7 @@ def test_resume_does_not_repeat_a_finished_tool_and_reruns_the_model_call(
     # First worker: the model asks for exec, exec runs, then the worker "dies" in the
     # second model call (simulated: the step stays running and the lease is taken back).
     use_openai.script(ToolCalls((call,)), Hang(30))
-    worker = threading.Thread(target=runs.run_advance, kwargs={"run_pk": run.pk}, daemon=True)
+    worker = threading.Thread(target=run_loop.run_advance, kwargs={"run_pk": run.pk}, daemon=True)
     worker.start()
     deadline = time.monotonic() + 10
     while len(use_openai.requests) < 2:
@@ -659,7 +659,7 @@ def test_interrupt_aborts_the_running_turn_and_answers_the_newest(
     r1 = start("long task", "r1")
     _set_mode("interrupt")
     use_openai.script(Text("a b c d e f g h i j", chunks=10, delay_s=0.2), Text("newest answered"))
-    worker = threading.Thread(target=runs.run_advance, kwargs={"run_pk": r1.pk})
+    worker = threading.Thread(target=run_loop.run_advance, kwargs={"run_pk": r1.pk})
     worker.start()
     deadline = time.monotonic() + 10
     while not Run.objects.filter(pk=r1.pk, status="running").exists():
@@ -679,7 +679,7 @@ def test_steer_injects_a_message_at_the_next_tool_boundary(
     _set_mode("steer")
     slow = FakeToolCall(name="exec", arguments={"command": "sleep 1; echo slept"}, id="c1")
     use_openai.script(ToolCalls((slow,)), Text("done, and noted the steer"))
-    worker = threading.Thread(target=runs.run_advance, kwargs={"run_pk": r1.pk})
+    worker = threading.Thread(target=run_loop.run_advance, kwargs={"run_pk": r1.pk})
     worker.start()
     deadline = time.monotonic() + 10
     while not RunStep.objects.filter(run=r1, kind="tool_call").exists():
@@ -709,63 +709,7 @@ def test_steer_falls_back_to_followup_when_the_turn_ends_first(
     assert advance(r2).status == Run.Status.SUCCEEDED
 
 
-# --- compaction by hand (sessions.compact) ----------------------------------------------
-def test_sessions_compact_summarizes_old_turns_and_notes_them_in_daily_memory(
-    agent: Agent,
-    use_openai: FakeOpenAIServer,
-    settings: Any,
-    enqueued: list[int],
-    published: Published,
-) -> None:
-    from gateway.tests.test_methods_catalog import call
-
-    for i in range(4):
-        use_openai.script(Text(f"answer {i}"))
-        advance(start(f"question {i} " + "words " * 40, run_id=f"t{i}"))
-    settings.COMPACTION_KEEP_RECENT_TOKENS = 60
-    use_openai.script(Text("SUMMARY: four questions were asked"))
-    answer = call("sessions.compact", {"key": "main", "instructions": "keep it short"})
-
-    assert answer["ok"]
-    assert answer["compacted"]
-    assert answer["summarized"] >= 2
-    summary_request = json.dumps(use_openai.requests[-1].body)
-    assert "keep it short" in summary_request
-    assert "question 0" in summary_request
-    note = next((agent_workspace_path(agent) / "memory").glob("*.md")).read_text()
-    assert "SUMMARY: four questions were asked" in note
-    # The next turn starts from the summary, not from the summarized turns.
-    use_openai.script(Text("fresh"))
-    advance(start("next question", run_id="t9"))
-    sent = json.dumps(use_openai.requests[-1].body["messages"])
-    assert "SUMMARY: four questions were asked" in sent
-    assert "question 0" not in sent
-    # chat.history still shows everything, with the compaction entry.
-    history = call("chat.history", {"sessionKey": "main"})["messages"]
-    assert [m["role"] for m in history].count("compaction") == 1
-    assert any("question 0" in json.dumps(m) for m in history)
-
-
-def test_sessions_compact_refuses_a_running_session_and_short_ones(
-    agent: Agent, use_openai: FakeOpenAIServer, enqueued: list[int]
-) -> None:
-    from gateway.methods.registry import MethodError
-    from gateway.tests.test_methods_catalog import call
-
-    start("pending")
-    with pytest.raises(MethodError, match="running"):
-        call("sessions.compact", {"key": "main"})
-    advance(Run.objects.get(run_id="r1"))
-    answer = call("sessions.compact", {"key": "main"})
-    assert answer == {
-        "ok": True,
-        "key": "agent:main:main",
-        "compacted": False,
-        "reason": answer["reason"],
-    }
-    assert "short enough" in answer["reason"]
-    with pytest.raises(MethodError, match="no session"):
-        call("sessions.compact", {"key": "agent:main:nope"})
+# --- compaction by hand: agents/tests/test_compaction_manual.py, gateway/tests/test_sessions_compact.py
 
 
 def test_queue_mode_is_patched_per_session_and_validated(agent: Agent, enqueued: list[int]) -> None:
@@ -814,7 +758,7 @@ def test_runs_merged_before_a_restart_end_with_the_resumed_turn(
     r1 = start("first", "r1")
     start("second", "r2")
     owner = "dead-worker"
-    assert run_loop._run_claim(run_pk=r1.pk, owner=owner) is not None  # merges r2
+    assert claim.run_claim(run_pk=r1.pk, owner=owner) is not None  # merges r2
     assert Run.objects.get(run_id="r2").status == Run.Status.MERGED
     # The worker died; the sweeper hands r1 back.
     Run.objects.filter(pk=r1.pk).update(

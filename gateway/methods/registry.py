@@ -4,6 +4,13 @@ Handlers are thin: they parse nothing themselves (the params model did), call on
 service or selector, and shape the payload. A sync handler runs in one
 ``database_sync_to_async`` call; an ``async`` handler runs on the event loop and must
 not touch the ORM directly.
+
+A sync handler runs on the process's one shared database thread, so every socket of
+the process waits for it: it must be quick. Slow work (a model call, the run loop) goes
+to a worker; the handler is then async and awaits the worker's reply
+(``Connection.watch_reply``, as ``sessions.compact`` does) or answers twice
+(``TwoPhase``, as ``agent`` does). ``gateway/tests/test_registry_slow_work.py`` fails
+for a sync handler that can reach a provider, the run loop or a compaction.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from gateway import scopes as gw_scopes
 from gateway.frames import ErrorCode
@@ -24,6 +32,12 @@ class Params(BaseModel):
     """Base of method params: unknown fields are accepted (newer clients send more)."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class WireParams(Params):
+    """Params with camelCase wire names for snake_case fields."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class NoParams(Params):
@@ -64,6 +78,8 @@ class Connection(Protocol):
     def join_tool_events(self, key: str) -> None: ...
 
     def watch_run(self, run_id: str) -> asyncio.Future[dict[str, Any]]: ...
+
+    def watch_reply(self, request_id: str) -> asyncio.Future[dict[str, Any]]: ...
 
     async def wait_run(self, run_id: str, timeout_s: float) -> dict[str, Any] | None: ...
 

@@ -2,26 +2,34 @@
 
 Sync handlers make their one database hop through the registry; the subscribe methods
 are async and only touch this connection's subscriptions (plus one hop to canonicalize
-keys). Session keys from clients are canonicalized first (``main`` → the default
+keys). ``sessions.compact`` is async too: a worker writes the summary, the handler
+awaits its reply. Session keys from clients are canonicalized first (``main`` → the default
 agent's main session; bare keys get ``agent:<default>:``).
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
 from channels.db import database_sync_to_async
-from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.services.compaction import (
+    CompactionError,
+    CompactionOutcome,
+    manual_compaction_wait_s,
+    session_compact_request,
+)
 from agents.services.runs import RunError, session_key_canonical
+from core.clock import now_ms
 from gateway.frames import ErrorCode
-from gateway.methods.registry import CallContext, Connection, MethodError, Params, method
-from sessions_app import selectors
+from gateway.methods.registry import CallContext, Connection, MethodError, WireParams, method
+from sessions_app import selectors, wire
 from sessions_app.lib.keys import SessionKeyError
 from sessions_app.services import (
     PATCHABLE_FIELDS,
@@ -41,12 +49,6 @@ UNSUPPORTED_PATCH_FIELDS = frozenset(
 )  # fmt: skip
 
 
-class WireParams(Params):
-    """Params with camelCase wire names for snake_case fields."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
 def live_connection(ctx: CallContext) -> Connection:
     if ctx.connection is None:
         raise MethodError(
@@ -64,10 +66,6 @@ def domain_errors() -> Iterator[None]:
         raise MethodError(str(exc)) from None
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def canonical_key(raw: str) -> str:
     with domain_errors():
         return session_key_canonical(raw)
@@ -79,7 +77,7 @@ def _canonical_keys(raw: list[str]) -> list[str]:
 
 def session_defaults() -> dict[str, Any]:
     """The ``defaults`` block of sessions.list and chat.history: the model runs use."""
-    provider, model = selectors.split_model_ref(default_model_ref())
+    provider, model = wire.split_model_ref(default_model_ref())
     return {"modelProvider": provider, "model": model, "contextTokens": None}
 
 
@@ -227,11 +225,11 @@ def sessions_patch(ctx: CallContext, params: SessionsPatchParams) -> dict[str, A
             f"sessions.patch cannot set {', '.join(unsupported)} on this gateway yet; "
             f"supported fields: {', '.join(sorted(PATCHABLE_FIELDS))}"
         )
-    wire = params.model_dump(by_alias=True, include=params.model_fields_set - {"key"})
-    changes = {PATCHABLE_FIELDS[name]: value for name, value in wire.items()}
+    sent = params.model_dump(by_alias=True, include=params.model_fields_set - {"key"})
+    changes = {PATCHABLE_FIELDS[name]: value for name, value in sent.items()}
     with domain_errors():
         session = session_patch(key=canonical_key(params.key), changes=changes)
-    entry = selectors.session_row(session, default_model=default_model_ref())
+    entry = wire.session_row(session, default_model=default_model_ref())
     return {
         "ok": True,
         "path": "database",
@@ -253,7 +251,7 @@ def sessions_reset(ctx: CallContext, params: SessionsResetParams) -> dict[str, A
     return {
         "ok": True,
         "key": session.key,
-        "entry": selectors.session_row(session, default_model=default_model_ref()),
+        "entry": wire.session_row(session, default_model=default_model_ref()),
     }
 
 
@@ -281,16 +279,22 @@ class SessionsCompactParams(WireParams):
     instructions: str | None = Field(default=None, max_length=2000)
 
 
-@method("sessions.compact", params=SessionsCompactParams)
-def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> dict[str, Any]:
-    """Summarize the session's older turns into a compaction entry, now."""
-    from agents.services.compaction import CompactionError, session_compact_by_key
-
-    key = canonical_key(params.key)
+def _compact_request(raw_key: str, request_id: str, instructions: str | None) -> str:
+    """The door's half of sessions.compact (one database hop): check, enqueue."""
+    key = canonical_key(raw_key)
     try:
-        outcome = session_compact_by_key(key=key, instructions=params.instructions)
+        session_compact_request(key=key, request_id=request_id, instructions=instructions)
     except CompactionError as exc:
         raise MethodError(exc.message) from None
+    return key
+
+
+def _compact_answer(key: str, reply: dict[str, Any]) -> dict[str, Any]:
+    if reply.get("crashed"):
+        raise MethodError("sessions.compact failed; see the worker log", code=ErrorCode.UNAVAILABLE)
+    if not reply.get("ok"):
+        raise MethodError(str(reply.get("error") or "the compaction failed"))
+    outcome = CompactionOutcome.from_json(reply["outcome"])
     answer: dict[str, Any] = {"ok": True, "key": key, "compacted": outcome.compacted}
     if outcome.compacted:
         answer.update(
@@ -302,6 +306,36 @@ def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> dict[st
     else:
         answer["reason"] = outcome.reason
     return answer
+
+
+@method("sessions.compact", params=SessionsCompactParams)
+async def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> dict[str, Any]:
+    """Summarize the session's older turns into a compaction entry, now, on a worker.
+
+    The summary is a model call with failover (minutes at worst): it must not hold the
+    shared database thread, which every socket of this process needs. One answer, when
+    the worker replies (``agents.services.compaction.COMPACTION_EVENT``).
+    """
+    connection = live_connection(ctx)
+    request_id = f"compact:{uuid.uuid4().hex}"
+    # Watch before enqueueing: the reply cannot slip past between the two.
+    reply = connection.watch_reply(request_id)
+    try:
+        key = await database_sync_to_async(_compact_request)(
+            params.key, request_id, params.instructions
+        )
+        wait_s = manual_compaction_wait_s()
+        try:
+            answer = await asyncio.wait_for(reply, wait_s)
+        except TimeoutError:
+            raise MethodError(
+                f"the compaction of {key} did not finish within {wait_s}s; it may still "
+                "complete (chat.history shows a compaction entry when it does)",
+                code=ErrorCode.UNAVAILABLE,
+            ) from None
+    finally:
+        reply.cancel()
+    return _compact_answer(key, answer)
 
 
 # --- subscriptions (async: this connection only) --------------------------------------

@@ -83,7 +83,7 @@ async def test_a_slow_client_is_closed_and_never_stalls_the_others(settings: Any
         assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[0]["seq"] + 200))
         # The slow one is being closed as a slow consumer with 1008; its backlog is gone.
         assert slow.closing
-        assert slow._out_bytes == 0
+        assert slow.outbound.buffered_bytes == 0
     finally:
         for consumer in (slow, fast):
             await consumer.disconnect(1000)
@@ -100,7 +100,7 @@ async def test_droppable_events_are_skipped_for_a_slow_client(settings: Any) -> 
             message["dropIfSlow"] = True
             bus.dispatch_local(message)
         assert not slow.closing  # dropped, not closed
-        assert slow._out_bytes <= settings.GATEWAY_MAX_BUFFERED_BYTES
+        assert slow.outbound.buffered_bytes <= settings.GATEWAY_MAX_BUFFERED_BYTES
     finally:
         gate.set()
         await slow.disconnect(1000)

@@ -13,6 +13,7 @@ from sessions_app import selectors
 from sessions_app.models import Message, Session
 from sessions_app.services import (
     SessionError,
+    session_compaction_record,
     session_delete,
     session_get_or_create,
     session_message_append,
@@ -119,6 +120,51 @@ def test_append_announces_the_message_on_commit(
     assert payload["message"]["provider"] == "placeholder"
     main_session.refresh_from_db()
     assert (main_session.input_tokens, main_session.output_tokens) == (3, 2)
+
+
+def test_a_compaction_is_recorded_counted_and_announced_on_commit(
+    main_session: Session,
+    published: Published,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    for i in range(3):
+        session_message_append(session=main_session, role="user", content=_text(f"q{i}"))
+    stale = Session.objects.get(pk=main_session.pk)  # another copy, counted in the database
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        message = session_compaction_record(
+            session=main_session,
+            summary="three questions",
+            model="openai/gpt-4o-mini",
+            first_kept_seq=3,
+            tokens_before=900,
+            tokens_after=300,
+            summarized=2,
+        )
+
+    assert (message.role, message.text, message.seq) == ("compaction", "three questions", 4)
+    assert message.details == {
+        "firstKeptSeq": 3,
+        "tokensBefore": 900,
+        "tokensAfter": 300,
+        "summarized": 2,
+    }
+    assert main_session.compaction_count == 1  # the caller's copy too
+    assert Session.objects.get(pk=main_session.pk).compaction_count == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        session_compaction_record(
+            session=stale,
+            summary="again",
+            model="openai/gpt-4o-mini",
+            first_kept_seq=4,
+            tokens_before=400,
+            tokens_after=200,
+            summarized=1,
+        )
+    assert Session.objects.get(pk=main_session.pk).compaction_count == 2
+    changed = [p for e, p, _ in published if e == "sessions.changed"]
+    assert [p["reason"] for p in changed] == ["compact", "compact"]
+    assert [e for e, _, _ in published].count("session.message") == 2
 
 
 def test_unknown_roles_are_refused(main_session: Session) -> None:

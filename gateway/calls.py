@@ -1,0 +1,95 @@
+"""One request of a connected client: which method, may it be called, and its answer frames.
+
+The connection keeps what is per connection (rate limit, requests in flight, the count
+of unauthorized calls); this module decides per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+from pydantic import BaseModel, ValidationError
+
+from gateway import scopes as gw_scopes
+from gateway.frames import ErrorCode, error_shape, res_error, res_ok, validation_message
+from gateway.methods import REGISTRY
+from gateway.methods.registry import CallContext, Method, MethodError, TwoPhase
+
+logger = logging.getLogger(__name__)
+
+
+class UnauthorizedCallError(MethodError):
+    """A call this principal may not make (counted: too many close the connection)."""
+
+
+def method_resolve(
+    name: str, raw_params: dict[str, Any] | None, *, role: str, scopes: frozenset[str]
+) -> tuple[Method, BaseModel]:
+    """The method and its parsed params; raises ``MethodError`` (or ``UnauthorizedCallError``)."""
+    method = REGISTRY.get(name)
+    if method is None:
+        raise MethodError(f"unknown method: {name}")
+    if role not in method.roles:
+        raise UnauthorizedCallError(f"unauthorized role: {role}")
+    # Operator scopes gate operator methods; a node may call only its role's methods
+    # (and health, which any authenticated connection may call).
+    if role == "operator" and not gw_scopes.satisfies(scopes, method.scope):
+        raise UnauthorizedCallError(
+            f"missing scope: {method.scope}",
+            code=ErrorCode.FORBIDDEN,
+            details={
+                "code": "MISSING_SCOPE",
+                "missingScope": method.scope,
+                "requiredScopes": [method.scope],
+            },
+        )
+    try:
+        params = method.params.model_validate(raw_params if raw_params is not None else {})
+    except ValidationError as exc:
+        raise MethodError(f"invalid {name} params: {validation_message(exc)}") from None
+    return method, params
+
+
+def error_frame(request_id: str, exc: MethodError) -> dict[str, Any]:
+    return res_error(
+        request_id,
+        error_shape(
+            exc.code,
+            exc.message,
+            details=exc.details,
+            retryable=exc.retryable,
+            retry_after_ms=exc.retry_after_ms,
+        ),
+    )
+
+
+async def answer_frames(
+    request_id: str, method: Method, ctx: CallContext, params: BaseModel
+) -> AsyncIterator[dict[str, Any]]:
+    """Run the handler and yield its ``res`` frames: one, or two for a ``TwoPhase``.
+
+    A sync handler makes its one database hop on the database thread; an async one runs
+    on the event loop. Cancellation (client cancel, disconnect) propagates to the caller.
+    """
+    try:
+        if method.is_async:
+            result = await method.handler(ctx, params)
+        else:
+            result = await database_sync_to_async(method.handler)(ctx, params)
+        if isinstance(result, TwoPhase):
+            yield res_ok(request_id, result.first)
+            ok, payload, error = await result.final
+            yield res_ok(request_id, payload) if ok else res_error(request_id, error or {}, payload)
+        else:
+            yield res_ok(request_id, result)
+    except MethodError as exc:
+        yield error_frame(request_id, exc)
+    except Exception:
+        logger.exception("method %s failed", method.name)
+        yield res_error(
+            request_id,
+            error_shape(ErrorCode.UNAVAILABLE, f"{method.name} failed; see the gateway log"),
+        )
