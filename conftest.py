@@ -20,22 +20,12 @@ def _fast_test_settings(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_runtime_caches() -> None:
-    """Forget the agent runtime's in-process caches: test databases are flushed without
+def _fresh_caches() -> None:
+    """Forget every in-process cache (core.ttlcache): test databases are flushed without
     the signals that clear them in production."""
-    from agents import agent_cache
-    from agents.runtime import context, failover, model_config
-    from agents.runtime import loop as run_loop
-    from core import redact
+    from core import ttlcache
 
-    agent_cache.forget_agents()
-    context.forget_history()
-    model_config.forget_profiles()
-    failover.forget_cooldowns()
-    failover._healthy_at.clear()
-    failover._known_profiles.clear()
-    run_loop._PROMPT_FILES.clear()
-    redact.forget()
+    ttlcache.forget_all()
 
 
 @pytest.fixture(autouse=True)
