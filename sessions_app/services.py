@@ -85,6 +85,14 @@ def session_changed_announce(
     )
 
 
+def session_lock(*, session_pk: int) -> None:
+    """Lock the session's row until the transaction ends (PostgreSQL; SQLite serializes
+    write transactions anyway). The agent runtime serializes the claims and endings of
+    one session's runs on it, so a run that ends always kicks the next one."""
+    if connection.features.has_select_for_update:
+        Session.objects.select_for_update().filter(pk=session_pk).values_list("pk").first()
+
+
 @transaction.atomic
 def session_get_or_create(
     *,

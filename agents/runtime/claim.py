@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from agents.agent_cache import agent_by_pk
@@ -25,6 +25,7 @@ from agents.runtime.control import lease_seconds
 from agents.runtime.enqueue import run_advance_enqueue
 from core.leases import lease_claim
 from sessions_app.models import Session
+from sessions_app.services import session_lock
 
 ACTIVE_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING)
 
@@ -54,13 +55,6 @@ def kick_next(session_pk: int) -> None:
         run_advance_enqueue(next_pk)
 
 
-def lock_session(session_pk: int) -> None:
-    """Serialize claims and endings within one session (PostgreSQL; SQLite serializes
-    write transactions anyway), so a run that ends always kicks the next one."""
-    if connection.features.has_select_for_update:
-        Session.objects.select_for_update().filter(pk=session_pk).values_list("pk").first()
-
-
 def _queued_run(run_pk: int) -> Run | None:
     """The run with its session and (cached) agent, if it is still queued."""
     # .get(), not .first(): no ORDER BY on the run's default ordering for a pk lookup.
@@ -82,7 +76,7 @@ def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
     if run is None:
         return None
     now = timezone.now()
-    lock_session(run.session_id)
+    session_lock(session_pk=run.session_id)
     active = list(
         Run.objects.filter(session_id=run.session_id, status__in=ACTIVE_STATUSES)
         .order_by("pk")

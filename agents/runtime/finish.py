@@ -24,7 +24,7 @@ from agents.lib.prompt import SILENT_REPLY_TOKEN
 from agents.models import Run
 from agents.runtime import steps
 from agents.runtime.announce import Announcer, assistant_message
-from agents.runtime.claim import Claimed, kick_next, lock_session
+from agents.runtime.claim import Claimed, kick_next
 from agents.runtime.context import remember_ended_run
 from agents.runtime.control import Control
 from agents.runtime.model_call import ModelResult, ModelSteps
@@ -33,7 +33,11 @@ from agents.runtime.watchdog import hand_back as watchdog_hand_back
 from core import delivery
 from core.clock import now_ms
 from core.redact import redact
-from sessions_app.services import session_changed_announce, session_message_append
+from sessions_app.services import (
+    session_changed_announce,
+    session_lock,
+    session_message_append,
+)
 from sessions_app.wire import to_ms
 
 logger = logging.getLogger(__name__)
@@ -186,7 +190,7 @@ class Finish:
     def _end(self, e: Ending) -> None:
         run = self.run
         with transaction.atomic():
-            lock_session(self.c.session.pk)
+            session_lock(session_pk=self.c.session.pk)
             if not self._cas(e.status, **e.run_fields):
                 return
             if e.model_step is not None and self.model.step_no is not None:
