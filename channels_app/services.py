@@ -29,6 +29,24 @@ class Enqueued:
     created: bool
 
 
+def channel_kind_check(kind: str) -> str:
+    """The channel kind a message names, normalized, or ``OutboundError`` saying why not.
+
+    ``"last"`` (OpenClaw's last-used channel) is refused: this gateway does not track one.
+    """
+    kind = kind.strip().lower()
+    if not kind or kind == "last":
+        raise OutboundError(
+            "send needs an explicit channel, e.g. channel: 'telegram' (this gateway does "
+            "not track a last-used channel)"
+        )
+    if kind not in ChannelKind.values:
+        raise OutboundError(
+            f"unknown channel {kind!r}; known channels: {', '.join(ChannelKind.values)}"
+        )
+    return kind
+
+
 def outbound_enqueue(
     *,
     kind: str,
@@ -47,16 +65,7 @@ def outbound_enqueue(
     ``kind`` must name a channel kind: ``"last"`` (OpenClaw's last-used channel) is
     refused, as this gateway does not track one.
     """
-    kind = kind.strip().lower()
-    if not kind or kind == "last":
-        raise OutboundError(
-            "send needs an explicit channel, e.g. channel: 'telegram' (this gateway does "
-            "not track a last-used channel)"
-        )
-    if kind not in ChannelKind.values:
-        raise OutboundError(
-            f"unknown channel {kind!r}; known channels: {', '.join(ChannelKind.values)}"
-        )
+    kind = channel_kind_check(kind)
     if not text.strip():
         raise OutboundError("the message is empty; send some text")
     account = ChannelAccount.objects.enabled().filter(kind=kind, account_id=account_id).first()

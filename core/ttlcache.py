@@ -58,13 +58,20 @@ class TTLCache(Generic[K, V]):
 
     def set(self, key: K, value: V) -> None:
         with self._lock:
-            if len(self._entries) >= self.max_entries and key not in self._entries:
+            entries = self._entries
+            entries.pop(key, None)  # re-set: to the end, entries stay in order of setting
+            if len(entries) >= self.max_entries:
                 # A burst of distinct keys (e.g. wrong tokens) must not grow the cache
-                # without bound: drop the expired entries, else start over.
+                # without bound: drop the expired entries, and if that is not enough,
+                # the ones set longest ago (an eighth, so a full cache does not pay
+                # this on every set).
                 now = time.monotonic()
-                live = {k: e for k, e in self._entries.items() if e[0] > now}
-                self._entries = live if len(live) < self.max_entries else {}
-            self._entries[key] = (time.monotonic() + self.ttl_s, value)
+                for stale in [k for k, e in entries.items() if e[0] <= now]:
+                    del entries[stale]
+                if len(entries) >= self.max_entries:
+                    for oldest in list(entries)[: max(1, self.max_entries // 8)]:
+                        del entries[oldest]
+            entries[key] = (time.monotonic() + self.ttl_s, value)
 
     def get_or_load(self, key: K, load: Callable[[], V]) -> V:
         """The cached value, or ``load()``'s result, cached (None results included)."""

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count
@@ -66,6 +65,8 @@ def _check_database() -> None:
 
 
 def _check_redis() -> None:
+    import redis  # noqa: PLC0415  (team mode only: embedded mode never loads the client)
+
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()

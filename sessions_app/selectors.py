@@ -290,3 +290,18 @@ def run_reply(*, run_public_id: uuid.UUID) -> str | None:
         .first()
     )
     return None if content is None else message_text(content)
+
+
+def compaction_details(*, session_key: str, request_id: str) -> dict[str, Any] | None:
+    """The details of the compaction entry ``sessions.compact`` request ``request_id``
+    wrote (``kept``, ``summarized``, ``tokensBefore``, ``tokensAfter``), or None."""
+    details = (
+        Message.objects.filter(
+            session__key=session_key,
+            role=Message.Role.COMPACTION,
+            details__requestId=request_id,
+        )
+        .values_list("details", flat=True)
+        .first()
+    )
+    return dict(details) if isinstance(details, dict) else None

@@ -243,10 +243,14 @@ def session_compaction_record(
     tokens_before: int,
     tokens_after: int,
     summarized: int,
+    kept: int = 0,
+    request_id: str = "",
 ) -> Message:
     """Append a ``compaction`` entry (the summary of older turns) and count it.
 
-    ``firstKeptSeq`` marks where the verbatim history resumes; nothing is deleted.
+    ``firstKeptSeq`` marks where the verbatim history resumes; nothing is deleted. A
+    compaction asked for by ``sessions.compact`` keeps its ``requestId``, so the waiting
+    caller can find its outcome in the database if the worker's reply event is lost.
     ``session.compaction_count`` is bumped in the database and in the caller's copy (its
     next prompt looks for the entry). Publishes ``session.message`` and
     ``sessions.changed`` (reason ``compact``) on commit.
@@ -262,6 +266,8 @@ def session_compaction_record(
             "tokensBefore": tokens_before,
             "tokensAfter": tokens_after,
             "summarized": summarized,
+            "kept": kept,
+            **({"requestId": request_id} if request_id else {}),
         },
     )
     Session.objects.filter(pk=session.pk).update(compaction_count=F("compaction_count") + 1)

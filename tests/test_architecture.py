@@ -7,6 +7,9 @@ cycle inside one app, and a module that grew into a grab-bag again.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import grimp
@@ -87,3 +90,37 @@ def test_no_production_module_over_400_lines() -> None:
             if lines > MAX_LINES:
                 too_long[str(relative)] = lines
     assert too_long == {}, f"split these along a real seam: {too_long}"
+
+
+def test_embedded_start_loads_no_client_it_does_not_use() -> None:
+    """What the embedded gateway imports at start stays lean (idle RSS on a 1 GB Pi):
+    the Redis client is team mode's, the model SDKs load on a turn's first model call,
+    JSON5 on the first config.patch."""
+    code = (
+        "import sys, django\n"
+        "django.setup()\n"
+        "from channels.routing import get_default_application\n"
+        "get_default_application()\n"
+        "import gateway.methods, gateway.embedded, gateway.management.commands.gateway\n"
+        "from celery import current_app\n"
+        "current_app.loader.import_default_modules()\n"
+        "print(' '.join(m for m in ('redis', 'channels_redis', 'anthropic', 'openai', 'json5')"
+        " if m in sys.modules))\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "DATABASE_URL", "OPENCLAW_GATEWAY_TOKEN")
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "openclaw_site.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == ""

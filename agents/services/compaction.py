@@ -147,6 +147,7 @@ def session_compact(
     check: Callable[[], None] | None = None,
     keep_recent_tokens: int | None = None,
     run: Run | None = None,
+    request_id: str = "",
 ) -> CompactionOutcome:
     """Summarize the session's oldest turns if over budget (or ``force``); record it.
 
@@ -200,6 +201,8 @@ def session_compact(
         tokens_before=plan.tokens_before,
         tokens_after=tokens_after,
         summarized=len(plan.summarize),
+        kept=len(plan.keep),
+        request_id=request_id,
     )
     _note_in_daily_memory(agent, session, summary)
     logger.info(
@@ -254,10 +257,14 @@ def _compactable_session(key: str) -> Session:
     return session
 
 
-def session_compact_by_key(*, key: str, instructions: str | None = None) -> CompactionOutcome:
+def session_compact_by_key(
+    *, key: str, instructions: str | None = None, request_id: str = ""
+) -> CompactionOutcome:
     """Compact now, unless a turn of the session is running (slow: a model call)."""
     session = _compactable_session(key)
-    return session_compact(session=session, force=True, instructions=instructions)
+    return session_compact(
+        session=session, force=True, instructions=instructions, request_id=request_id
+    )
 
 
 def session_compact_request(*, key: str, request_id: str, instructions: str | None = None) -> None:
@@ -301,7 +308,7 @@ def _announce_outcome(
 def session_compact_answer(*, key: str, request_id: str, instructions: str | None = None) -> None:
     """The worker's half of ``sessions.compact``: compact, then announce the outcome."""
     try:
-        outcome = session_compact_by_key(key=key, instructions=instructions)
+        outcome = session_compact_by_key(key=key, instructions=instructions, request_id=request_id)
     except CompactionError as exc:
         _announce_outcome(key=key, request_id=request_id, outcome=None, error=exc.message)
         return

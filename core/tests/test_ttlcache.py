@@ -35,12 +35,32 @@ def test_none_is_a_cacheable_value() -> None:
     assert cache.lookup("k") == (True, None)
 
 
-def test_size_is_bounded() -> None:
-    cache: TTLCache[int, int] = TTLCache("test.bounded", ttl_s=60, max_entries=3)
-    for i in range(10):
+def test_size_is_bounded_and_the_entries_set_longest_ago_go_first() -> None:
+    cache: TTLCache[int, int] = TTLCache("test.bounded", ttl_s=60, max_entries=16)
+    for i in range(16):
         cache.set(i, i)
-    assert len(cache._entries) <= 3
-    assert cache.get(9) == 9
+    cache.set(0, 0)  # set again: now the newest
+    cache.set(16, 16)  # full: the two set longest ago (1, 2) make room
+    assert len(cache._entries) <= 16
+    assert cache.get(1) is None
+    assert cache.get(2) is None
+    assert [cache.get(k) for k in (0, 3, 15, 16)] == [0, 3, 15, 16]
+    for i in range(100, 200):
+        cache.set(i, i)
+    assert len(cache._entries) <= 16
+    assert cache.get(199) == 199
+
+
+def test_expired_entries_make_room_before_live_ones() -> None:
+    cache: TTLCache[int, int] = TTLCache("test.expired_first", ttl_s=10, max_entries=4)
+    with mock.patch("core.ttlcache.time.monotonic", return_value=100.0):
+        cache.set(1, 1)
+    with mock.patch("core.ttlcache.time.monotonic", return_value=105.0):
+        for k in (2, 3, 4):
+            cache.set(k, k)
+    with mock.patch("core.ttlcache.time.monotonic", return_value=111.0):
+        cache.set(5, 5)  # 1 has expired: it goes, 2, 3 and 4 stay
+        assert [cache.get(k) for k in (1, 2, 3, 4, 5)] == [None, 2, 3, 4, 5]
 
 
 def test_forget_all_clears_every_cache_and_clear_is_a_signal_receiver() -> None:

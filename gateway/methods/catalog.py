@@ -13,7 +13,6 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, Literal
 
-import json5
 from pydantic import Field
 
 from agents.services.config import ConfigError
@@ -132,6 +131,8 @@ def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
     if params.base_hash != current["hash"]:
         raise MethodError("config changed since last load; re-run config.get and retry")
     try:
+        import json5  # noqa: PLC0415  (lazy: config.patch is rare; keeps idle memory down)
+
         patch = json5.loads(params.raw)
     except ValueError as exc:
         raise MethodError(f"raw is not valid JSON5: {exc}") from None

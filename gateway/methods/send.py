@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from channels_app.services import OutboundError, outbound_enqueue
+from channels_app.services import OutboundError, channel_kind_check, outbound_enqueue
 from gateway.methods.registry import CallContext, MethodError, WireParams, method
 
 
@@ -31,10 +31,10 @@ def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
     Delivery is the connector's job: the row stays pending until the account's
     connector sends it, so an accepted message is never lost or sent twice.
     """
-    if params.media_url or params.media_urls:
-        raise MethodError("media is not supported by send yet; send text in message")
-    channel = (params.channel or "").strip().lower()
     try:
+        channel = channel_kind_check(params.channel or "")
+        if params.media_url or params.media_urls:
+            raise MethodError("media is not supported by send yet; send text in message")
         enqueued = outbound_enqueue(
             kind=channel,
             account_id=(params.account_id or "default").strip().lower(),

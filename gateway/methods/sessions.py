@@ -9,7 +9,6 @@ agent's main session; bare keys get ``agent:<default>:``).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,13 +20,13 @@ from pydantic import Field
 from agents.runtime.model_config import display_model_ref as default_model_ref
 from agents.services.compaction import (
     CompactionError,
-    CompactionOutcome,
     manual_compaction_wait_s,
     session_compact_request,
 )
 from agents.services.runs import RunError, session_key_canonical
 from core.clock import now_ms
 from gateway.frames import ErrorCode
+from gateway.methods.compact_reply import compact_answer, compact_reply
 from gateway.methods.registry import CallContext, Connection, MethodError, WireParams, method
 from sessions_app import selectors, wire
 from sessions_app.lib.keys import SessionKeyError
@@ -289,25 +288,6 @@ def _compact_request(raw_key: str, request_id: str, instructions: str | None) ->
     return key
 
 
-def _compact_answer(key: str, reply: dict[str, Any]) -> dict[str, Any]:
-    if reply.get("crashed"):
-        raise MethodError("sessions.compact failed; see the worker log", code=ErrorCode.UNAVAILABLE)
-    if not reply.get("ok"):
-        raise MethodError(str(reply.get("error") or "the compaction failed"))
-    outcome = CompactionOutcome.from_json(reply["outcome"])
-    answer: dict[str, Any] = {"ok": True, "key": key, "compacted": outcome.compacted}
-    if outcome.compacted:
-        answer.update(
-            kept=outcome.kept,
-            summarized=outcome.summarized,
-            tokensBefore=outcome.tokens_before,
-            tokensAfter=outcome.tokens_after,
-        )
-    else:
-        answer["reason"] = outcome.reason
-    return answer
-
-
 @method("sessions.compact", params=SessionsCompactParams)
 async def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> dict[str, Any]:
     """Summarize the session's older turns into a compaction entry, now, on a worker.
@@ -325,17 +305,10 @@ async def sessions_compact(ctx: CallContext, params: SessionsCompactParams) -> d
             params.key, request_id, params.instructions
         )
         wait_s = manual_compaction_wait_s()
-        try:
-            answer = await asyncio.wait_for(reply, wait_s)
-        except TimeoutError:
-            raise MethodError(
-                f"the compaction of {key} did not finish within {wait_s}s; it may still "
-                "complete (chat.history shows a compaction entry when it does)",
-                code=ErrorCode.UNAVAILABLE,
-            ) from None
+        answer = await compact_reply(reply, key=key, request_id=request_id, wait_s=wait_s)
     finally:
         reply.cancel()
-    return _compact_answer(key, answer)
+    return compact_answer(key, answer)
 
 
 # --- subscriptions (async: this connection only) --------------------------------------

@@ -22,12 +22,12 @@ from agents.tests.factories import RunFactory
 from core import events
 from gateway import scopes as gw_scopes
 from gateway.frames import ErrorCode
-from gateway.methods import REGISTRY
+from gateway.methods import REGISTRY, compact_reply
 from gateway.methods import sessions as session_methods
 from gateway.methods.registry import CallContext, Connection, MethodError
 from gateway.subscriptions import Subscriptions
 from sessions_app import selectors
-from sessions_app.models import Session
+from sessions_app.models import Message, Session
 from tests.fakes.llm_server import HttpError, Text
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -194,3 +194,36 @@ def test_compact_needs_a_live_connection_to_wait_on(fake: FakeOpenAIServer) -> N
     with pytest.raises(MethodError, match="live WebSocket connection") as refused:
         compact({"key": "main"}, connected=False)
     assert refused.value.code == ErrorCode.UNAVAILABLE
+
+
+def test_a_lost_reply_event_is_answered_from_the_compaction_entry(
+    fake: FakeOpenAIServer,
+    worker: InlineWorker,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Team mode's channel layer drops a group message when a channel is full or the
+    # message expired: the worker's reply never comes, but its entry is in the database.
+    conversation()
+    settings.COMPACTION_KEEP_RECENT_TOKENS = 60
+    fake.script(Text("SUMMARY: four questions were asked"))
+    monkeypatch.setattr(compaction, "_announce_outcome", lambda **kwargs: None)
+    monkeypatch.setattr(compact_reply, "COMPACT_RECHECK_S", 0.05)
+
+    answer = compact({"key": "main"})
+
+    [entry] = Message.objects.filter(session__key=MAIN, role=Message.Role.COMPACTION)
+    assert entry.details["requestId"].startswith("compact:")
+    assert answer == {
+        "ok": True,
+        "key": MAIN,
+        "compacted": True,
+        "kept": entry.details["kept"],
+        "summarized": entry.details["summarized"],
+        "tokensBefore": entry.details["tokensBefore"],
+        "tokensAfter": entry.details["tokensAfter"],
+    }
+    assert answer["summarized"] >= 2
+    assert answer["kept"] >= 1
+    # Another request's id finds nothing.
+    assert selectors.compaction_details(session_key=MAIN, request_id="compact:nope") is None
