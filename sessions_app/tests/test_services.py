@@ -140,6 +140,8 @@ def test_a_compaction_is_recorded_counted_and_announced_on_commit(
             tokens_before=900,
             tokens_after=300,
             summarized=2,
+            kept=1,
+            request_id="req-7",
         )
 
     assert (message.role, message.text, message.seq) == ("compaction", "three questions", 4)
@@ -148,6 +150,8 @@ def test_a_compaction_is_recorded_counted_and_announced_on_commit(
         "tokensBefore": 900,
         "tokensAfter": 300,
         "summarized": 2,
+        "kept": 1,
+        "requestId": "req-7",
     }
     assert main_session.compaction_count == 1  # the caller's copy too
     assert Session.objects.get(pk=main_session.pk).compaction_count == 1
