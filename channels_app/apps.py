@@ -20,7 +20,7 @@ class ChannelsAppConfig(AppConfig):
         # Imports here, not at the top: models and what imports them load only once the
         # app registry is ready (Django's rule for AppConfig modules).
         from channels_app import work  # noqa: F401, PLC0415  (registers inbox/outbox with the sweeper)
-        from channels_app.services import outbound_deliver  # noqa: PLC0415  (app registry)
+        from channels_app.services.outbound import outbound_deliver  # noqa: PLC0415  (app registry)
         from core import redact  # noqa: PLC0415  (app registry)
         from core.delivery import register_deliverer  # noqa: PLC0415  (app registry)
 

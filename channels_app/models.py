@@ -64,12 +64,29 @@ class ChannelAccount(PublicIdModel):
     group_allow_from = models.JSONField("groupAllowFrom", default=list, blank=True)
     require_mention = models.BooleanField(default=True)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.POLLING)
+    # OpenClaw's apiRoot: a self-hosted Bot API server ("" = the platform's public API).
+    api_root = models.CharField("apiRoot", max_length=500, blank=True, default="")
+    webhook_url = models.CharField("webhookUrl", max_length=500, blank=True, default="")
+    # OpenClaw's groups: {"<chat id>" | "*": {"requireMention": bool, "allowFrom": [...],
+    # "enabled": bool}}; a group not listed (and no "*") is not allowed under allowlist.
+    groups = models.JSONField(default=dict, blank=True)
+    # Learned from the platform (Telegram getMe): recognises mentions and replies.
+    bot_id = models.CharField(max_length=64, blank=True, default="", editable=False)
+    bot_username = models.CharField(max_length=64, blank=True, default="", editable=False)
     # Platform cursor, e.g. Telegram's next update offset; written with the inbox rows.
     cursor = models.CharField(max_length=200, blank=True, default="", editable=False)
     # One poller per account: claimed by compare-and-set.
     poll_lease_owner = models.CharField(max_length=100, blank=True, default="", editable=False)
     poll_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, default="", editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set when the platform refuses the account (a rejected token): the poller backs off
+    # until an operator fixes it; cleared by the next successful check.
+    failed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Poller back-off after errors: no poll before poll_retry_at.
+    poll_failures = models.PositiveIntegerField(default=0, editable=False)
+    poll_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_update_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ChannelAccountQuerySet.as_manager()
 
@@ -124,11 +141,17 @@ class InboundMessage(LeasedWorkModel):
     chat_id = models.CharField(max_length=256)
     chat_type = models.CharField(max_length=16, default="direct")
     thread_id = models.CharField(max_length=200, blank=True, default="")
+    message_id = models.CharField(max_length=200, blank=True, default="")
     text = models.TextField(blank=True, default="")
+    # Attachment metadata (kind, file id, name, type, size); the bytes are not kept.
+    attachments = models.JSONField(default=list, blank=True)
+    mentioned = models.BooleanField(default=False)
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     decision = models.CharField(max_length=200, blank=True, default="")
+    agent_slug = models.CharField(max_length=64, blank=True, default="")
+    session_key = models.CharField(max_length=512, blank=True, default="")
     run_public_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
@@ -164,7 +187,10 @@ class OutboundMessage(LeasedWorkModel):
     account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="outbound")
     chat_id = models.CharField(max_length=256)
     thread_id = models.CharField(max_length=200, blank=True, default="")
+    reply_to_message_id = models.CharField(max_length=200, blank=True, default="")
     text = models.TextField(blank=True, default="")
+    # Delivery progress: {"chunks": n, "sent": [platform message ids]}; a chunk sent is
+    # recorded before the next one goes, so a re-driven row resumes, never repeats.
     payload = models.JSONField(default=dict, blank=True)
     reply_to = models.ForeignKey(
         InboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"

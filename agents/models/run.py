@@ -37,6 +37,9 @@ class Run(LeasedWorkModel):
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.GATEWAY)
     # Where the reply goes: channel account, chat, thread (for channel-originated runs).
     reply_to = models.JSONField(default=dict, blank=True)
+    # False for a channel message from a sender who is not an owner: the turn runs
+    # sandboxed whatever its session (an untrusted sender never runs exec on the host).
+    trusted_sender = models.BooleanField(default=True)
     trigger_seq = models.PositiveBigIntegerField(null=True, blank=True)
     merged_into = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_runs"

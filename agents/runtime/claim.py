@@ -80,20 +80,23 @@ def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
     active = list(
         Run.objects.filter(session_id=run.session_id, status__in=ACTIVE_STATUSES)
         .order_by("pk")
-        .values_list("pk", "run_id", "status")
+        .values_list("pk", "run_id", "status", "trusted_sender")
     )
-    if any(status == Run.Status.RUNNING for _, _, status in active):
+    if any(status == Run.Status.RUNNING for _, _, status, _ in active):
         # The running turn kicks the next one when it ends; if its worker died, the
         # sweeper hands it back to the queue once its lease ran out.
         return None
-    queued = [(pk, rid) for pk, rid, status in active if status == Run.Status.QUEUED]
+    queued = [(pk, rid) for pk, rid, status, _ in active if status == Run.Status.QUEUED]
+    # A turn answers messages of one trust level only: an untrusted sender's message is
+    # never merged into an owner's (unsandboxed) turn, nor the other way round.
+    same_trust = {pk for pk, _, status, trusted in active if trusted == run.trusted_sender}
     mode = queue_mode(run.session)
     target_pk = queued[-1][0] if mode == "interrupt" else queued[0][0]
     if run.pk != target_pk:
         run_advance_enqueue(target_pk)
         return None
     merged = (
-        [(pk, rid) for pk, rid in queued if pk != run.pk]
+        [(pk, rid) for pk, rid in queued if pk != run.pk and pk in same_trust]
         # An aborted turn takes no new messages: they stay queued for the next turn.
         if mode in ("collect", "interrupt") and not run.cancel_requested
         else []
@@ -136,7 +139,11 @@ def steer_merge(claimed: Claimed) -> None:
     with transaction.atomic():
         queued = list(
             Run.objects.select_for_update()
-            .filter(session_id=claimed.session.pk, status=Run.Status.QUEUED)
+            .filter(
+                session_id=claimed.session.pk,
+                status=Run.Status.QUEUED,
+                trusted_sender=claimed.run.trusted_sender,
+            )
             .order_by("pk")
             .values_list("pk", "run_id")
         )

@@ -64,7 +64,9 @@ class Turn:
             clock=clock,
             replace_next=claimed.resumed,
         )
-        self.place = TurnPlace(agent=agent, session_key=session.key)
+        self.place = TurnPlace(
+            agent=agent, session_key=session.key, untrusted_sender=not run.trusted_sender
+        )
         self.numbers = StepNumbers(max_steps=run.max_steps)
         # The tools this turn may use, by name: found when the turn starts (``drive``).
         self.allowed: dict[str, Tool] = {}

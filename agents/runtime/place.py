@@ -33,13 +33,17 @@ PROMPT_FILES: TTLCache[str, list[workspace.WorkspaceFile]] = TTLCache(
 class TurnPlace:
     """The agent and session of one turn: sandboxed or not, and where its tools work."""
 
-    def __init__(self, *, agent: Agent, session_key: str) -> None:
+    def __init__(self, *, agent: Agent, session_key: str, untrusted_sender: bool = False) -> None:
         self.agent = agent
         self.session_key = session_key
+        # A channel message from a sender who is not an owner: always sandboxed.
+        self.untrusted_sender = untrusted_sender
 
     @functools.cached_property
     def sandboxed(self) -> bool:
-        return agent_session_sandboxed(agent=self.agent, session_key=self.session_key)
+        return agent_session_sandboxed(
+            agent=self.agent, session_key=self.session_key, untrusted_sender=self.untrusted_sender
+        )
 
     @functools.cached_property
     def is_main_session(self) -> bool:
@@ -49,7 +53,9 @@ class TurnPlace:
     def session_workspace(self) -> SessionWorkspace:
         """Where this session's tools work: the same for the whole turn, so found once
         (a sandboxed session's own workspace is created on first use)."""
-        return session_workspace_prepare(agent=self.agent, session_key=self.session_key)
+        return session_workspace_prepare(
+            agent=self.agent, session_key=self.session_key, untrusted_sender=self.untrusted_sender
+        )
 
     def agent_workspace(self) -> Path:
         """The agent's own workspace: where the system prompt's files always come from."""

@@ -26,14 +26,20 @@ def agent_workspace_path(agent: Agent) -> Path:
 
 
 # --- sandbox (OpenClaw agents.list[].sandbox, reference spec §10) ------------------------
-def agent_session_sandboxed(*, agent: Agent, session_key: str) -> bool:
+def agent_session_sandboxed(
+    *, agent: Agent, session_key: str, untrusted_sender: bool = False
+) -> bool:
     """Return True when ``agent``'s turns in the session ``session_key`` run sandboxed.
 
     The one place of the rule (sandbox mode "all": every session; "non-main": every
-    session but the agent's main one; "off": none). The run loop asks it for its own
-    session, sessions_send for the session it would post to. ``session_key`` must be
-    canonical (``agents.services.runs.session_key_canonical``).
+    session but the agent's main one; "off": none). A turn for an untrusted sender (a
+    channel message from someone who is not an owner) is sandboxed whatever the mode and
+    the session. The run loop asks it for its own session, sessions_send for the session
+    it would post to. ``session_key`` must be canonical
+    (``agents.services.runs.session_key_canonical``).
     """
+    if untrusted_sender:
+        return True
     mode = agent.sandbox_mode
     if mode == Agent.SandboxMode.OFF:
         return False
@@ -64,7 +70,9 @@ class SessionWorkspace:
     protected_files: frozenset[str] = frozenset()
 
 
-def session_workspace_prepare(*, agent: Agent, session_key: str) -> SessionWorkspace:
+def session_workspace_prepare(
+    *, agent: Agent, session_key: str, untrusted_sender: bool = False
+) -> SessionWorkspace:
     """Return the workspace the tools of ``agent``'s session ``session_key`` work in.
 
     Unsandboxed sessions get the agent's workspace, writable. Sandboxed ones follow the
@@ -75,7 +83,9 @@ def session_workspace_prepare(*, agent: Agent, session_key: str) -> SessionWorks
     from the agent's own workspace, whatever this returns.
     """
     agent_ws = agent_workspace_path(agent)
-    if not agent_session_sandboxed(agent=agent, session_key=session_key):
+    if not agent_session_sandboxed(
+        agent=agent, session_key=session_key, untrusted_sender=untrusted_sender
+    ):
         return SessionWorkspace(agent_ws, Agent.WorkspaceAccess.RW)
     access = agent.sandbox_workspace_access
     if access == Agent.WorkspaceAccess.RO:

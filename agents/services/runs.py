@@ -158,6 +158,7 @@ def run_start(
     agent_slug: str | None = None,
     origin: str = Run.Origin.GATEWAY,
     reply_to: Mapping[str, Any] | None = None,
+    trusted_sender: bool = True,
 ) -> RunStart:
     """Accept one user message and queue the agent turn that answers it.
 
@@ -166,6 +167,8 @@ def run_start(
     if needed, appends the user message (``session.message``, ``sessions.changed``
     reason ``send``), creates the queued run and enqueues ``agents.run_advance`` on
     commit. Raises ``RunError`` for a bad key, an unknown agent or a missing key.
+    ``trusted_sender=False`` (a channel message from someone who is not an owner) makes
+    the turn run sandboxed whatever its session.
     """
     run_id = idempotency_key.strip()
     if not run_id:
@@ -186,6 +189,7 @@ def run_start(
         session=session,
         origin=origin,
         reply_to=dict(reply_to or {}),
+        trusted_sender=trusted_sender,
         model=model,
         max_steps=int(settings.AGENT_MAX_STEPS),
     )

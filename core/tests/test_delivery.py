@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from channels_app.models import ChannelAccount, OutboundMessage
-from channels_app.services import OutboundError, outbound_deliver
+from channels_app.services.outbound import OutboundError, outbound_deliver
 from core import delivery
 
 

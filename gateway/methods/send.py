@@ -1,6 +1,6 @@
 """Gateway method: send (a message into a channel account's outbox).
 
-The outbox (``channels_app.services.outbound_enqueue``) checks the channel: ``"last"``
+The outbox (``channels_app.services.outbound.outbound_enqueue``) checks the channel: ``"last"``
 and unknown kinds are refused there, for every caller.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from channels_app.services import OutboundError, channel_kind_check, outbound_enqueue
+from channels_app.services.outbound import OutboundError, channel_kind_check, outbound_enqueue
 from gateway.methods.registry import CallContext, MethodError, WireParams, method
 
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from channels_app.models import ChannelAccount, OutboundMessage
-from channels_app.services import OutboundError, outbound_deliver, outbound_enqueue
+from channels_app.services.outbound import OutboundError, outbound_deliver, outbound_enqueue
 from core import delivery
 from core.delivery import Accepted
 

@@ -1,0 +1,1 @@
+"""Chat-platform connectors: one package per platform kind (see ``base``)."""

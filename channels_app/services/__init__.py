@@ -1,0 +1,1 @@
+"""Write use-cases of the channels app: accounts and config, the inbox, the outbox."""
