@@ -54,6 +54,8 @@ class ChannelMessage:
     dedupe_key: str
     thread_id: str = ""
     run_public_id: uuid.UUID | None = None
+    # The platform message this one answers (shown as a reply), "" for none.
+    reply_to_message_id: str = ""
 
 
 Deliverer = Callable[[ChannelMessage], Accepted]

@@ -11,6 +11,9 @@ queue with the process.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +51,11 @@ class RecoveryReport:
 
 
 _registry: dict[str, WorkKind] = {}
+
+
+def lease_owner_id() -> str:
+    """A fresh lease owner: ``<host>:<pid>:<random>``, so a lease names who holds it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def register_work_kind(kind: WorkKind) -> None:

@@ -7,10 +7,11 @@ The gateway's connect handshake, its ``device.pair.*`` methods and its catalog r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.db.models import Q
 
-from pairing.models import Device
+from pairing.models import AllowlistEntry, Device
 
 
 def device_by_device_id(device_id: str) -> Device | None:
@@ -42,3 +43,13 @@ def devices_for_pairing_list(*, device_id: str | None = None) -> list[Device]:
     if device_id is not None:
         devices = devices.filter(device_id=device_id)
     return list(devices)
+
+
+def allowlist_has(*, channel_account_id: int, sender_refs: Iterable[str]) -> bool:
+    """Whether pairing (or an operator) allowed one of these sender refs on the account."""
+    refs = [ref for ref in sender_refs if ref]
+    if not refs:
+        return False
+    return AllowlistEntry.objects.filter(
+        channel_account_id=channel_account_id, sender_ref__in=refs
+    ).exists()

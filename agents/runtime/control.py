@@ -8,10 +8,7 @@ process's watchdog (``agents.runtime.watchdog``) stops it and says so in its ``F
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -21,7 +18,7 @@ from django.utils import timezone
 
 from agents.models import Run
 from agents.runtime.watchdog import Flight
-from core.leases import lease_renew
+from core.leases import lease_owner_id, lease_renew
 
 # The cancel flag is read before every chunk is shown: nothing appears after a stop.
 CHECK_EVERY_S = 0.0
@@ -46,7 +43,7 @@ def lease_seconds() -> int:
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return lease_owner_id()
 
 
 # Table and column names come from the model, values are parameters.

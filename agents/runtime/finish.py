@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.lib.prompt import SILENT_REPLY_TOKEN
+from agents.lib.prompt import HEARTBEAT_TOKEN, SILENT_REPLY_TOKEN
 from agents.models import Run
 from agents.runtime import steps
 from agents.runtime.announce import Announcer, assistant_message
@@ -230,11 +230,16 @@ class Finish:
         channels_app), in the ending's transaction: the outbox row commits with the run's
         end or not at all, and the run's public id keys it, so a retried ending never
         queues a second copy. ``reply_to`` is ``{channel, accountId, chatId, threadId?}``.
-        A silent reply (``NO_REPLY``) is never delivered.
+        A silent reply (``NO_REPLY``) is never delivered, nor a heartbeat acknowledgement
+        (``HEARTBEAT_OK``, which OpenClaw strips from the start and end of a reply; what
+        is left, if anything, is sent).
         """
         run = self.run
         to = run.reply_to or {}
         if run.origin != Run.Origin.CHANNEL or not to.get("chatId"):
+            return
+        text = deliverable_text(text)
+        if not text:
             return
         try:
             delivery.deliver(
@@ -243,6 +248,7 @@ class Finish:
                     account_id=str(to.get("accountId") or self.c.session.account_id or "default"),
                     chat_id=str(to["chatId"]),
                     thread_id=str(to.get("threadId") or ""),
+                    reply_to_message_id=str(to.get("replyToMessageId") or ""),
                     text=text,
                     dedupe_key=f"run:{run.public_id}:reply",
                     run_public_id=run.public_id,
@@ -304,3 +310,15 @@ class Finish:
         say.chat(e.chat_state, **fields)
         for rid in merged:
             say.chat(e.chat_state, run_id=rid, **e.merged_chat_fields)
+
+
+def deliverable_text(text: str) -> str:
+    """A reply as a chat receives it: "" for ``NO_REPLY`` or a bare ``HEARTBEAT_OK``."""
+    stripped = text.strip()
+    if stripped == SILENT_REPLY_TOKEN:
+        return ""
+    if stripped.startswith(HEARTBEAT_TOKEN):
+        stripped = stripped[len(HEARTBEAT_TOKEN) :].lstrip(" \t\n.:!-")
+    if stripped.endswith(HEARTBEAT_TOKEN):
+        stripped = stripped[: -len(HEARTBEAT_TOKEN)].rstrip()
+    return stripped

@@ -26,8 +26,14 @@ UNEXPIRED = NOW + timedelta(seconds=60)
 
 @pytest.fixture
 def registry() -> Iterator[dict[str, leases.WorkKind]]:
-    """The real registry (runs, inbound, outbound), restored after the test."""
+    """The real registry (runs, inbound, outbound), restored after the test.
+
+    The inbox and outbox start without a task here, so the tests can tell kinds with a
+    processor (``_with_task``) from kinds without one.
+    """
     saved = dict(leases._registry)
+    for label in ("inbound", "outbound"):
+        leases.register_work_kind(dataclasses.replace(saved[label], task_name=None))
     yield leases._registry
     leases._registry.clear()
     leases._registry.update(saved)
@@ -219,7 +225,7 @@ def test_work_recover_hands_expired_rows_back_to_waiting(
         assert row.lease_expires_at is None
     # Runs have their processor (agents.run_advance), enqueued once the transaction
     # commits (never here: the test's transaction is rolled back); inbound and outbound
-    # have none installed yet, so nothing is enqueued for them.
+    # have none in this registry, so nothing is enqueued for them.
     assert report.enqueued == {"runs": 1, "inbound": 0, "outbound": 0}
     send_task.assert_not_called()
 

@@ -20,6 +20,9 @@ def _queue_of(name: str) -> str:
         ("agents.session_compact", "llm"),
         ("gateway.work_sweep", "default"),
         ("channels.inbound_process", "connectors"),
+        ("channels.outbound_send", "connectors"),
+        ("channels.poll", "connectors"),
+        ("channels.typing", "connectors"),
     ],
 )
 def test_tasks_are_routed_to_their_queue(task: str, queue: str) -> None:
@@ -29,6 +32,6 @@ def test_tasks_are_routed_to_their_queue(task: str, queue: str) -> None:
 def test_every_registered_task_goes_to_a_queue_the_workers_consume() -> None:
     app.loader.import_default_modules()
     ours = [name for name in app.tasks if not name.startswith("celery.")]
-    assert "agents.run_advance" in ours
+    assert {"agents.run_advance", "channels.poll", "channels.outbound_send"} <= set(ours)
     for name in ours:
         assert _queue_of(name) in QUEUES, name
