@@ -21,8 +21,9 @@ class AgentsConfig(AppConfig):
         # app registry is ready (Django's rule for AppConfig modules).
         from agents import work  # noqa: F401, PLC0415  (registers runs with the sweeper)
         from agents.agent_cache import forget_agents  # noqa: PLC0415  (app registry)
-        from agents.models import Agent, ModelProvider  # noqa: PLC0415  (app registry)
+        from agents.models import Agent, ModelProvider, RoutingRule  # noqa: PLC0415  (app registry)
         from agents.runtime.model_config import forget_profiles  # noqa: PLC0415  (app registry)
+        from agents.selectors import routing_forget  # noqa: PLC0415  (app registry)
         from agents.tools.sandbox import resolve_launchers  # noqa: PLC0415  (app registry)
         from core import redact  # noqa: PLC0415  (app registry)
 
@@ -35,4 +36,7 @@ class AgentsConfig(AppConfig):
         for signal in (post_save, post_delete):
             signal.connect(forget_profiles, sender=ModelProvider, dispatch_uid="forget_profiles")
             signal.connect(forget_agents, sender=Agent, dispatch_uid="forget_agents")
+            # The routing table names agents by id and the default agent: both change it.
+            signal.connect(routing_forget, sender=Agent, dispatch_uid="forget_routes_agent")
+            signal.connect(routing_forget, sender=RoutingRule, dispatch_uid="forget_routes")
             signal.connect(redact.forget, sender=ModelProvider, dispatch_uid="forget_secrets")

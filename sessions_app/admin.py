@@ -1,20 +1,30 @@
-"""Admin for sessions and their transcripts.
+"""Admin for sessions, their transcripts and the session settings.
 
 A transcript can hold thousands of messages, so a session links to the message list
 filtered on it instead of showing them inline. Messages are written by the runtime only.
+The session settings (OpenClaw ``session.*``) are one row, saved through the service.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from core.admin import RuntimeWrittenAdmin
-from sessions_app.models import Message, Session
+from sessions_app.models import Message, Session, SessionSettings
+from sessions_app.services import (
+    SessionSettingsError,
+    session_settings_clean,
+    session_settings_set,
+)
 
 
 def _transcript_link(session: Session) -> SafeString:
@@ -143,3 +153,94 @@ class MessageAdmin(RuntimeWrittenAdmin[Message]):
     @admin.display(description="text")
     def preview(self, obj: Message) -> str:
         return Truncator(obj.text).chars(80)
+
+
+# OpenClaw path of a settings error → the form field that shows it.
+_SETTINGS_FIELDS = {
+    "session.dmScope": "dm_scope",
+    "session.identityLinks": "identity_links",
+    "session.reset.mode": "reset_mode",
+    "session.reset.atHour": "reset_at_hour",
+    "session.reset.idleMinutes": "reset_idle_minutes",
+}
+
+
+def _settings_values(data: dict[str, Any]) -> dict[str, Any]:
+    """The form's values as the OpenClaw settings the service takes."""
+    return {
+        "dm_scope": data.get("dm_scope"),
+        "identity_links": data.get("identity_links"),
+        "reset": {
+            "mode": data.get("reset_mode"),
+            "atHour": data.get("reset_at_hour"),
+            "idleMinutes": data.get("reset_idle_minutes"),
+        },
+    }
+
+
+class SessionSettingsForm(forms.ModelForm[SessionSettings]):
+    class Meta:
+        model = SessionSettings
+        fields = ["dm_scope", "identity_links", "reset_mode", "reset_at_hour", "reset_idle_minutes"]
+        help_texts = {
+            "dm_scope": "How direct messages share sessions (OpenClaw session.dmScope).",
+            "identity_links": "One person on several channels shares one DM session, e.g. "
+            '{"alice": ["telegram:123456", "discord:987654"]}. Not used with DM scope main.',
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                session_settings_clean(**_settings_values(data))
+            except SessionSettingsError as exc:
+                field = next(
+                    (f for path, f in _SETTINGS_FIELDS.items() if exc.field.startswith(path)), None
+                )
+                self.add_error(field, exc.message)
+        return data
+
+
+@admin.register(SessionSettings)
+class SessionSettingsAdmin(admin.ModelAdmin[SessionSettings]):
+    """The one settings row: its list and add pages lead to it; never deleted (edit it
+    back instead). The row is checked on these pages only, not on every admin page."""
+
+    form = SessionSettingsForm
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        ("Direct messages", {"fields": ["dm_scope", "identity_links"]}),
+        ("Reset", {"fields": ["reset_mode", "reset_at_hour", "reset_idle_minutes"]}),
+        ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    def _row_url(self) -> str | None:
+        if not SessionSettings.objects.filter(pk=SessionSettings.SINGLETON_PK).exists():
+            return None
+        return reverse(
+            "admin:sessions_app_sessionsettings_change", args=[SessionSettings.SINGLETON_PK]
+        )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return redirect(self._row_url() or reverse("admin:sessions_app_sessionsettings_add"))
+
+    def add_view(
+        self,
+        request: HttpRequest,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        row_url = self._row_url()
+        if row_url is not None:
+            return redirect(row_url)
+        return super().add_view(request, form_url, extra_context)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: SessionSettings, form: Any, change: bool
+    ) -> None:
+        session_settings_set(**_settings_values(form.cleaned_data))

@@ -137,3 +137,61 @@ class Message(BaseModel):
             for block in self.content
             if isinstance(block, dict) and block.get("type") == "text"
         )
+
+
+class SessionSettings(BaseModel):
+    """OpenClaw's ``session.dmScope``, ``session.identityLinks`` and ``session.reset``.
+
+    One row (pk 1); without it the defaults apply. Read through
+    ``sessions_app.selectors.session_settings()``, written by
+    ``sessions_app.services.session_settings_set``.
+    """
+
+    SINGLETON_PK = 1
+
+    class DmScope(models.TextChoices):
+        MAIN = "main", "main: every DM shares the agent's main session"
+        PER_PEER = "per-peer", "per-peer: one session per sender"
+        PER_CHANNEL_PEER = "per-channel-peer", "per-channel-peer: per channel and sender"
+        PER_ACCOUNT_CHANNEL_PEER = (
+            "per-account-channel-peer",
+            "per-account-channel-peer: per bot account, channel and sender",
+        )
+
+    class ResetMode(models.TextChoices):
+        DAILY = "daily", "daily"
+        IDLE = "idle", "idle"
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_PK, editable=False)
+    dm_scope = models.CharField(
+        "DM scope", max_length=32, choices=DmScope.choices, default=DmScope.MAIN
+    )
+    # {"alice": ["telegram:123", "discord:456"]}: one person, one DM session across channels.
+    identity_links = models.JSONField("identity links", default=dict, blank=True)
+    reset_mode = models.CharField(max_length=8, choices=ResetMode.choices, default=ResetMode.DAILY)
+    reset_at_hour = models.PositiveSmallIntegerField(
+        default=4, help_text="0-23, gateway-local time, for the daily reset."
+    )
+    reset_idle_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Start over after this many idle minutes (idle mode: 60 when blank; "
+        "daily mode: whichever comes first).",
+    )
+
+    class Meta:
+        verbose_name = "session settings"
+        verbose_name_plural = "session settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="sessionsettings_singleton"),
+            models.CheckConstraint(
+                condition=Q(reset_at_hour__lte=23), name="sessionsettings_reset_hour_0_23"
+            ),
+            models.CheckConstraint(
+                condition=Q(reset_idle_minutes__isnull=True) | Q(reset_idle_minutes__gte=1),
+                name="sessionsettings_idle_minutes_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "session settings"

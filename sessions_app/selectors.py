@@ -12,16 +12,20 @@ previews use a window function.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from django.db.models import F, JSONField, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from sessions_app.models import Message, Session
+from core.ttlcache import TTLCache
+from sessions_app.lib import keys
+from sessions_app.lib.reset import ResetPolicy
+from sessions_app.models import Message, Session, SessionSettings
 from sessions_app.wire import (
     SessionRow,
     message_text,
@@ -42,6 +46,7 @@ __all__ = [
     "PREVIEW_MAX_KEYS",
     "ChatHistory",
     "SessionRow",
+    "SessionSettingsData",
     "SessionsPage",
     "chat_history",
     "message_text",
@@ -49,6 +54,9 @@ __all__ = [
     "session_describe",
     "session_resolve",
     "session_row",
+    "session_settings",
+    "session_settings_forget",
+    "session_settings_of",
     "sessions_list",
     "sessions_preview",
     "split_model_ref",
@@ -305,3 +313,57 @@ def compaction_details(*, session_key: str, request_id: str) -> dict[str, Any] |
         .first()
     )
     return dict(details) if isinstance(details, dict) else None
+
+
+# --- session settings (OpenClaw session.dmScope / identityLinks / reset) -------------------
+@dataclass(frozen=True)
+class SessionSettingsData:
+    """The session settings as the inbound path reads them (defaults without a row)."""
+
+    dm_scope: str = keys.DM_SCOPES[0]
+    identity_links: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    reset: ResetPolicy = field(default_factory=ResetPolicy)
+
+
+def session_settings_of(row: SessionSettings) -> SessionSettingsData:
+    """The frozen view of a settings row."""
+    links = row.identity_links if isinstance(row.identity_links, dict) else {}
+    return SessionSettingsData(
+        dm_scope=row.dm_scope,
+        identity_links=MappingProxyType(
+            {
+                str(name): tuple(str(i) for i in ids)
+                for name, ids in links.items()
+                if isinstance(ids, list)
+            }
+        ),
+        reset=ResetPolicy(
+            mode=row.reset_mode, at_hour=row.reset_at_hour, idle_minutes=row.reset_idle_minutes
+        ),
+    )
+
+
+def _load_session_settings() -> SessionSettingsData:
+    row = SessionSettings.objects.filter(pk=SessionSettings.SINGLETON_PK).first()
+    return SessionSettingsData() if row is None else session_settings_of(row)
+
+
+# Read for every inbound channel message; a save in this process clears it at once
+# (the service on commit, the app's signals), one made by another process (``manage.py
+# config set``) applies within SESSION_SETTINGS_CACHE_S.
+SESSION_SETTINGS_CACHE_S = 5.0
+_settings_cache: TTLCache[int, SessionSettingsData] = TTLCache(
+    "sessions.settings", ttl_s=SESSION_SETTINGS_CACHE_S, max_entries=1
+)
+
+
+def session_settings_forget(*args: object, **kwargs: object) -> None:
+    """Forget the cached settings (a post_save/post_delete receiver for SessionSettings)."""
+    _settings_cache.clear()
+
+
+def session_settings() -> SessionSettingsData:
+    """``session.dmScope``, ``session.identityLinks`` and ``session.reset``; cached."""
+    return _settings_cache.get_or_load(SessionSettings.SINGLETON_PK, _load_session_settings)

@@ -9,7 +9,7 @@ default agent's main session, and a bare key is prefixed with the default agent.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 DEFAULT_AGENT_ID = "main"
 MAIN_KEY = "main"
@@ -131,3 +131,127 @@ def key_channel(key: str) -> str | None:
     if names_channel and (rest[1] in _PEER_KINDS or (len(rest) >= 4 and rest[2] in _PEER_KINDS)):
         return rest[0]
     return None
+
+
+# --- keys of channel conversations (OpenClaw's buildAgentPeerSessionKey) -----------------
+DEFAULT_ACCOUNT_ID = "default"
+# session.dmScope: how direct messages share sessions (reference spec §4.1).
+DM_SCOPES = ("main", "per-peer", "per-channel-peer", "per-account-channel-peer")
+THREAD_MARKERS = ("thread", "topic")
+# Ids that are object-prototype names in OpenClaw's JavaScript; it refuses them as
+# account ids, so they mean the default account here too.
+_BLOCKED_ACCOUNT_IDS = frozenset({"__proto__", "constructor", "prototype"})
+# Chat kinds as platforms and configs spell them (OpenClaw's normalizeChatType).
+_CHAT_TYPES = {
+    "direct": "direct",
+    "dm": "direct",
+    "group": "group",
+    "supergroup": "group",
+    "channel": "channel",
+}
+
+
+def normalize_account_id(value: str | None) -> str:
+    """Return ``value`` as an OpenClaw account id; blank or unusable → ``default``.
+
+    Lowercase; runs of other characters than ``[a-z0-9_-]`` collapse to ``-``, leading
+    and trailing dashes are dropped, at most 64 characters (OpenClaw's normalizeAccountId).
+    """
+    lowered = (value or "").strip().lower()
+    if not lowered:
+        return DEFAULT_ACCOUNT_ID
+    if not _AGENT_ID_RE.match(lowered):
+        lowered = _INVALID_ID_CHARS.sub("-", lowered).strip("-")[:64]
+    if not lowered or lowered in _BLOCKED_ACCOUNT_IDS:
+        return DEFAULT_ACCOUNT_ID
+    return lowered
+
+
+def normalize_chat_type(value: str | None) -> str | None:
+    """``direct`` (also ``dm``), ``group`` (also ``supergroup``) or ``channel``; else None."""
+    return _CHAT_TYPES.get((value or "").strip().lower())
+
+
+def _linked_peer_id(identity_links: Mapping[str, Sequence[str]], channel: str, peer_id: str) -> str:
+    """The canonical name ``identity_links`` gives this peer, or "" when none does.
+
+    An entry matches the raw id or ``<channel>:<id>``, case-insensitively; the first
+    name (in the mapping's order) with a matching entry wins.
+    """
+    candidates = {peer_id.lower()}
+    if channel:
+        candidates.add(f"{channel}:{peer_id}".lower())
+    for name, ids in identity_links.items():
+        canonical = str(name).strip()
+        if not canonical or isinstance(ids, str) or not isinstance(ids, Sequence):
+            continue
+        if any(str(entry).strip().lower() in candidates for entry in ids):
+            return canonical
+    return ""
+
+
+def _bounded(key: str) -> str:
+    if len(key) > MAX_KEY_LENGTH:
+        raise SessionKeyError(
+            f"session key {key[:60]!r}… is longer than {MAX_KEY_LENGTH} characters; "
+            "the peer or thread id is too long"
+        )
+    return key
+
+
+def peer_session_key(
+    *,
+    agent_id: str,
+    channel: str,
+    account_id: str | None,
+    peer_kind: str,
+    peer_id: str,
+    dm_scope: str,
+    identity_links: Mapping[str, Sequence[str]] | None,
+    main_key: str = MAIN_KEY,
+) -> str:
+    """The session key of a channel conversation (reference spec §4.1), lowercased.
+
+    Direct messages by ``dm_scope``: ``main`` → ``agent:<id>:<mainKey>``; ``per-peer`` →
+    ``agent:<id>:direct:<peer>``; ``per-channel-peer`` → ``agent:<id>:<channel>:direct:
+    <peer>``; ``per-account-channel-peer`` → ``agent:<id>:<channel>:<account>:direct:
+    <peer>``. For every scope but ``main`` a peer listed in ``identity_links`` (raw id or
+    ``<channel>:<id>``) is replaced by its canonical name, so one person shares a session
+    across channels. Groups and channels: ``agent:<id>:<channel>:group|channel:<id>``,
+    whatever the scope. Raises ``SessionKeyError`` for an unknown kind or scope, or a key
+    longer than ``MAX_KEY_LENGTH``.
+    """
+    kind = normalize_chat_type(peer_kind)
+    if kind is None:
+        raise SessionKeyError(f"peer kind {peer_kind!r} is not one of direct, group, channel")
+    if dm_scope not in DM_SCOPES:
+        raise SessionKeyError(f"dmScope {dm_scope!r} is not one of {', '.join(DM_SCOPES)}")
+    agent = normalize_agent_id(agent_id)
+    channel_token = channel.strip().lower() or "unknown"
+    peer = peer_id.strip()
+    if kind != "direct":
+        return _bounded(f"agent:{agent}:{channel_token}:{kind}:{(peer or 'unknown').lower()}")
+    if dm_scope != "main" and peer and identity_links:
+        peer = _linked_peer_id(identity_links, channel.strip().lower(), peer) or peer
+    peer = peer.lower()
+    if not peer or dm_scope == "main":
+        return _bounded(main_session_key(agent, main_key or MAIN_KEY))
+    if dm_scope == "per-peer":
+        return _bounded(f"agent:{agent}:direct:{peer}")
+    if dm_scope == "per-channel-peer":
+        return _bounded(f"agent:{agent}:{channel_token}:direct:{peer}")
+    account = normalize_account_id(account_id)
+    return _bounded(f"agent:{agent}:{channel_token}:{account}:direct:{peer}")
+
+
+def thread_session_key(
+    base_key: str, thread_id: str | int | None, *, marker: str = "thread"
+) -> str:
+    """``base_key`` with ``:<marker>:<threadId>`` appended (lowercased); unchanged without a
+    thread id. Telegram forum topics use ``topic``, Slack and Discord threads ``thread``."""
+    if marker not in THREAD_MARKERS:
+        raise SessionKeyError(f"thread marker {marker!r} is not one of {', '.join(THREAD_MARKERS)}")
+    thread = str(thread_id if thread_id is not None else "").strip().lower()
+    if not thread:
+        return base_key
+    return _bounded(f"{base_key}:{marker}:{thread}")

@@ -1,4 +1,4 @@
-"""Write use-cases of the sessions app: create, append to the transcript, patch, reset, delete.
+"""Sessions and transcripts: create, append to the transcript, patch, reset, delete.
 
 Every write announces itself on commit through ``core.events`` (never before: a client
 that reacts reads committed rows):
@@ -104,11 +104,13 @@ def session_get_or_create(
     peer_id: str = "",
     origin: Mapping[str, Any] | None = None,
     display_name: str = "",
+    chat_type: str | None = None,
 ) -> tuple[Session, bool]:
     """Return the session with this canonical key, creating it on first use.
 
     The agent defaults to the key's ``agent:<id>:`` and the channel and chat type to
-    what the key's shape says. Publishes ``sessions.changed`` (reason ``create``) on
+    what the key's shape says; a channel message passes its own (a ``main`` or
+    ``per-peer`` DM key names no channel). Publishes ``sessions.changed`` (reason ``create``) on
     commit when it creates one. Concurrent first uses are safe (unique key).
     """
     agent = agent_slug or keys.parse_agent_id(key) or keys.DEFAULT_AGENT_ID
@@ -124,7 +126,7 @@ def session_get_or_create(
             "account_id": account_id,
             "peer_kind": peer_kind if peer_id else "",
             "peer_id": peer_id if peer_kind else "",
-            "chat_type": keys.chat_type(key) or ChatType.DIRECT,
+            "chat_type": chat_type or keys.chat_type(key) or ChatType.DIRECT,
             "origin": dict(origin or {}),
             "display_name": display_name,
         },
