@@ -2,7 +2,9 @@
 
 Pairing requests and devices change state only through the actions, which call the
 compare-and-set services; their change pages are read-only, so a stale form can never
-write an old status back over a decision made meanwhile.
+write an old status back over a decision made meanwhile. Approving a request is the
+service ``manage.py pairing approve`` and the ``pairing.approve`` RPC use: it allowlists
+the sender and queues OpenClaw's approval notice to their chat.
 """
 
 from __future__ import annotations
@@ -167,14 +169,25 @@ class PairingRequestAdmin(_ActionOnlyAdmin[PairingRequest]):
 
     @admin.action(description="Approve selected pairing requests", permissions=["change"])
     def approve(self, request: HttpRequest, queryset: QuerySet[PairingRequest]) -> None:
+        """Approve through the service the CLI and RPC use: it allowlists and tells the sender."""
         operator = _operator(request)
-        _run_action(
-            self,
-            request,
-            queryset,
-            lambda pk: pairing_request_approve(request_id=pk, decided_by=operator),
-            "approved",
-        )
+        not_told: list[str] = []
+
+        def approve_one(pk: int) -> PairingRequest:
+            approval = pairing_request_approve(request_id=pk, decided_by=operator)
+            if not approval.notified:
+                not_told.append(f"{approval.request.code}: {approval.notice_error}")
+            return approval.request
+
+        _run_action(self, request, queryset, approve_one, "approved")
+        if not_told:
+            self.message_user(
+                request,
+                "Approved, but the sender was not told (they can write again now): "
+                + "; ".join(not_told[:_MAX_REASONS_SHOWN])
+                + (" …" if len(not_told) > _MAX_REASONS_SHOWN else ""),
+                level=messages.WARNING,
+            )
 
     @admin.action(description="Reject selected pairing requests", permissions=["change"])
     def reject(self, request: HttpRequest, queryset: QuerySet[PairingRequest]) -> None:

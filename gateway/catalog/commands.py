@@ -28,21 +28,38 @@ class SlashCommand(TypedDict):
     args: NotRequired[list[CommandArg]]
 
 
-# The slash commands a chat message may start with here (OpenClaw has ~70):
-# (name, description, category, arguments).
+_MODEL_ARG: CommandArg = {
+    "name": "model",
+    "description": "provider/model (or a configured model id), e.g. openai/gpt-4o-mini",
+    "type": "string",
+}
+# The slash commands this gateway answers itself, in every channel and in chat.send
+# (agents.services.chat_commands): (name, description, category, arguments). OpenClaw has
+# ~70; any other /word goes to the model as text, as OpenClaw does with unknown ones.
 _SLASH_COMMANDS: tuple[tuple[str, str, str, list[CommandArg]], ...] = (
-    ("new", "Start a new session.", "session", []),
-    ("reset", "Reset the current session.", "session", []),
+    ("new", "Start a new session; /new <model> also sets its model.", "session", [_MODEL_ARG]),
+    (
+        "reset",
+        "Reset the current session; /reset <model> also sets its model.",
+        "session",
+        [_MODEL_ARG],
+    ),
     ("stop", "Stop the current run.", "session", []),
     ("status", "Show current status.", "status", []),
     (
         "model",
-        "Show or set the model.",
+        "Show or set the session's model; /model default goes back to the agent's.",
         "options",
+        [_MODEL_ARG],
+    ),
+    (
+        "approve",
+        "Approve a DM pairing code (bot owners only).",
+        "management",
         [
             {
-                "name": "model",
-                "description": "provider/model, e.g. openai/gpt-4o-mini",
+                "name": "code",
+                "description": "the 8-character code the sender got, e.g. K7MX3PQA",
                 "type": "string",
             }
         ],

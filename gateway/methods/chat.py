@@ -3,6 +3,13 @@
 ``chat.send`` and ``agent`` (``gateway/methods/agent.py``) share one service,
 ``agents.services.runs.run_start``; the reply arrives as ``chat`` / ``agent`` events
 published by the worker that runs the turn.
+
+An in-chat command (``/status``, ``/new``, ``/model``, ``/approve`` …: the shared
+``agents.services.chat_commands``, the operator being an owner) starts no run: its
+answer is ``{runId, status:"ok"}`` and one ``chat`` ``final`` event on that runId
+carrying the command's reply as an assistant message (what OpenClaw's TUI and Control UI
+show). A stop command answers ``{ok, aborted, runIds}`` as OpenClaw's does. Neither is
+written to the transcript (docs/agent-runtime.md, "In-chat commands").
 """
 
 from __future__ import annotations
@@ -11,28 +18,23 @@ import base64
 import json
 from typing import Any
 
+from django.db import transaction
 from pydantic import Field
 
 from agents.models import Run
+from agents.runtime.announce import Announcer, assistant_message
 from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.services.chat_commands import CommandReply, chat_command_handle
 from agents.services.runs import run_abort, run_start
 from gateway.frames import ErrorCode
 from gateway.methods.registry import CallContext, MethodError, WireParams, method
 from gateway.methods.sessions import canonical_key, domain_errors, session_defaults
 from sessions_app import selectors
+from sessions_app.lib.keys import parse_agent_id
 from sessions_app.selectors import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 
 # OpenClaw caps a chat.history answer at 6 MiB; maxBytes may ask for less.
 HISTORY_MAX_BYTES = 6 * 1024 * 1024
-# OpenClaw's stop commands (src/auto-reply/reply/abort.ts), English subset: they abort
-# the session's runs instead of starting one.
-STOP_WORDS = frozenset(
-    {"/stop", "stop", "esc", "abort", "wait", "exit", "interrupt", "halt", "please stop"}
-)
-
-
-def _is_stop_command(message: str) -> bool:
-    return message.strip().lower().rstrip(".!?\u3002\uff01\uff1f ") in STOP_WORDS
 
 
 def refuse_attachments(attachments: list[Any] | None) -> None:
@@ -54,13 +56,31 @@ class ChatSendParams(WireParams):
     attachments: list[Any] | None = None
 
 
+def _command_answer(params: ChatSendParams, command: CommandReply) -> dict[str, Any]:
+    """Answer a command: as OpenClaw for a stop, else ``ok`` plus the reply as ``final``."""
+    if command.command == "stop":
+        run_ids = command.aborted_run_ids
+        return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+    run_id = params.idempotency_key
+    key = canonical_key(params.session_key)
+    announcer = Announcer(
+        run_id=run_id, session_key=key, session_id="", agent_slug=parse_agent_id(key) or ""
+    )
+    message = assistant_message(command.text)
+    transaction.on_commit(lambda: announcer.chat("final", stopReason="stop", message=message))
+    return {"runId": run_id, "status": "ok"}
+
+
 @method("chat.send", params=ChatSendParams)
 def chat_send(ctx: CallContext, params: ChatSendParams) -> dict[str, Any]:
     refuse_attachments(params.attachments)
-    if _is_stop_command(params.message):
-        with domain_errors():
-            run_ids = run_abort(session_key=params.session_key)
-        return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+    with domain_errors():
+        # The operator at the gateway is an owner (``/approve`` is theirs).
+        command = chat_command_handle(
+            text=params.message, session_key=params.session_key, sender_is_owner=True
+        )
+    if command is not None:
+        return _command_answer(params, command)
     if not params.message.strip():
         raise MethodError("chat.send needs a non-empty message")
     with domain_errors():

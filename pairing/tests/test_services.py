@@ -195,7 +195,7 @@ def test_create_for_an_unknown_account_fails_clearly() -> None:
 def test_approve_allowlists_the_sender_and_records_the_decision(admin_user: User) -> None:
     request = PairingRequestFactory.create(sender_meta={"username": "ann"})
 
-    approved = pairing_request_approve(request_id=request.pk, decided_by=admin_user)
+    approved = pairing_request_approve(request_id=request.pk, decided_by=admin_user).request
 
     assert approved.status == PairingRequest.Status.APPROVED
     assert approved.decided_by == admin_user
@@ -246,9 +246,7 @@ def test_approve_keeps_an_existing_manual_entry() -> None:
 def test_approve_code_normalises_what_the_operator_typed() -> None:
     request = PairingRequestFactory.create(code="K7MX3PQA")
 
-    approved = pairing_request_approve_code(
-        channel_account_id=request.channel_account_id, code=" k7mx-3pqa "
-    )
+    approved = pairing_request_approve_code(channel="telegram", code=" k7mx-3pqa ").request
 
     assert approved.pk == request.pk
     assert approved.status == PairingRequest.Status.APPROVED
@@ -259,16 +257,18 @@ def test_approve_code_only_matches_the_given_account() -> None:
     other = ChannelAccountFactory.create()
 
     with pytest.raises(PairingError, match="no pending pairing request with code K7MX3PQA"):
-        pairing_request_approve_code(channel_account_id=other.pk, code="K7MX3PQA")
+        pairing_request_approve_code(
+            channel="telegram", account_id=other.account_id, code="K7MX3PQA"
+        )
     request.refresh_from_db()
     assert request.status == PairingRequest.Status.PENDING
 
 
 def test_approve_code_rejects_a_malformed_code() -> None:
-    account = ChannelAccountFactory.create()
+    ChannelAccountFactory.create()
 
     with pytest.raises(PairingError, match="not a pairing code"):
-        pairing_request_approve_code(channel_account_id=account.pk, code="K7MX0PQI")
+        pairing_request_approve_code(channel="telegram", code="K7MX0PQI")
 
 
 def test_reject_closes_the_request_without_allowlisting(admin_user: User) -> None:
