@@ -32,6 +32,20 @@ def main() -> None:
         except DataDirError as exc:
             sys.stderr.write(f"error: {exc}\n")
             sys.exit(2)
+        # A fresh data dir has no tables yet: set the database up first (embedded mode),
+        # or say in one line what to run (team mode).
+        import django  # noqa: PLC0415  (see above)
+
+        django.setup()
+        from core.firstrun import DatabaseNotReadyError, database_prepare  # noqa: PLC0415  (see above)
+
+        try:
+            note = database_prepare(command)
+        except DatabaseNotReadyError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            sys.exit(2)
+        if note:
+            sys.stderr.write(note + "\n")
 
     from django.core.management import execute_from_command_line  # noqa: PLC0415  (see above)
 

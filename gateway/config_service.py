@@ -1,8 +1,14 @@
-"""Set gateway-level configuration by OpenClaw path, in front of ``agents.services.config``.
+"""Set the configuration by OpenClaw path: each root goes to the app that owns it.
 
-``gateway.trustedProxies`` (a list of addresses or CIDR networks) is kept here; every
-``agents.*`` path goes on to ``agents.services.config``. One transaction: a patch that
-fails anywhere changes nothing.
+- ``gateway.trustedProxies`` (a list of addresses or CIDR networks) is kept here;
+- ``channels.*`` → ``channels_app.services.config`` (channel accounts);
+- ``session.dmScope``, ``session.identityLinks``, ``session.reset`` →
+  ``sessions_app.services.session_settings_set``;
+- ``bindings`` (the whole list) → ``agents.services.bindings.bindings_replace``;
+- every ``agents.*`` path → ``agents.services.config``.
+
+One transaction: a patch that fails anywhere changes nothing. An unknown root is named
+with the closest known one.
 """
 
 from __future__ import annotations
@@ -12,13 +18,24 @@ from typing import Any
 
 from django.db import transaction
 
+from agents.services.bindings import bindings_replace
 from agents.services.config import ConfigError, parse_path
 from agents.services.config import config_patch as agents_config_patch
 from agents.services.config import config_set as agents_config_set
+from channels_app.lib.account_keys import closest
+from channels_app.services.config import channels_config_patch, channels_config_set
 from gateway import proxies
 from gateway.models import ConfigEntry
+from sessions_app.services import SessionError, session_settings_set
 
 GATEWAY_PATHS = (proxies.CONFIG_PATH,)
+# session.<key> → session_settings_set's argument.
+SESSION_KEYS = {"dmScope": "dm_scope", "identityLinks": "identity_links", "reset": "reset"}
+ROOTS = ("agents", "bindings", "channels", "gateway", "session")
+ALSO_SETTABLE = (
+    f"{proxies.CONFIG_PATH}, channels.<kind>.<key>, channels.<kind>.accounts.<id>.<key>, "
+    f"{', '.join(f'session.{k}' for k in SESSION_KEYS)}, bindings"
+)
 
 
 def _trusted_proxies(value: Any) -> list[str] | None:
@@ -46,17 +63,75 @@ def _store(path: str, value: Any) -> None:
     transaction.on_commit(proxies.forget)
 
 
+def _session(changes: Mapping[str, Any]) -> list[str]:
+    unknown = [key for key in changes if key not in SESSION_KEYS]
+    if unknown:
+        guess = closest(str(unknown[0]), SESSION_KEYS)
+        hint = f"; did you mean session.{guess}?" if guess else ""
+        raise ConfigError(
+            f"cannot set session.{unknown[0]} here{hint} Settable: "
+            f"{', '.join(f'session.{k}' for k in SESSION_KEYS)}."
+        )
+    try:
+        session_settings_set(**{SESSION_KEYS[key]: value for key, value in changes.items()})
+    except SessionError as exc:
+        raise ConfigError(exc.message) from None
+    return [f"session.{key}" for key in changes]
+
+
+def _session_set(parts: list[str | int], value: Any) -> list[str]:
+    if len(parts) == 1:
+        if value is None or not isinstance(value, Mapping):
+            raise ConfigError("session takes an object, e.g. {dmScope: 'per-channel-peer'}")
+        return _session(value)
+    if len(parts) > 2 and parts[1] in SESSION_KEYS:
+        raise ConfigError(
+            f"set session.{parts[1]} as a whole, e.g. config set session.reset "
+            "'{mode: \"daily\", atHour: 4}'"
+        )
+    return _session({str(parts[1]): value})
+
+
+def _bindings(value: Any) -> list[str]:
+    bindings_replace([] if value is None else value)
+    return ["bindings"]
+
+
+def _unknown_root(root: str) -> ConfigError:
+    guess = closest(root, ROOTS)
+    hint = f"did you mean {guess}? " if guess else ""
+    return ConfigError(
+        f"{root} is not a config section that can be set here; {hint}"
+        f"settable: {', '.join(ROOTS)} (see config get)"
+    )
+
+
 @transaction.atomic
-def config_set(path: str, value: Any) -> None:
-    """Set one config path (``value=None``: reset it); see the module docstring."""
+def config_set(path: str, value: Any) -> list[str]:
+    """Set one config path (``value=None``: reset it); return the paths changed."""
     parts = parse_path(path)
+    root = parts[0]
     if [str(p) for p in parts] == proxies.CONFIG_PATH.split("."):
         _store(proxies.CONFIG_PATH, _trusted_proxies(value))
-        return
+        return [proxies.CONFIG_PATH]
+    if root == "channels":
+        return channels_config_set(parts, value)
+    if root == "session":
+        return _session_set(parts, value)
+    if root == "bindings":
+        if len(parts) > 1:
+            raise ConfigError(
+                "set bindings as a whole list, e.g. config set bindings "
+                '\'[{"agentId": "main", "match": {"channel": "telegram"}}]\''
+            )
+        return _bindings(value)
+    if root not in ROOTS:
+        raise _unknown_root(str(root))
     try:
         agents_config_set(path, value)
     except ConfigError as exc:
-        raise ConfigError(f"{exc.message} Also settable: {', '.join(GATEWAY_PATHS)}.") from None
+        raise ConfigError(f"{exc.message} Also settable: {ALSO_SETTABLE}.") from None
+    return [path]
 
 
 @transaction.atomic
@@ -66,6 +141,18 @@ def config_patch(patch: Any) -> list[str]:
         return agents_config_patch(patch)  # its error says what a patch looks like
     changed: list[str] = []
     rest = dict(patch)
+    for root in rest:
+        if root not in ROOTS:
+            raise _unknown_root(str(root))
+    if "channels" in rest:
+        changed.extend(channels_config_patch(rest.pop("channels")))
+    if "session" in rest:
+        session = rest.pop("session")
+        if not isinstance(session, Mapping):
+            raise ConfigError("session must be an object, e.g. {dmScope: 'per-channel-peer'}")
+        changed.extend(_session(session))
+    if "bindings" in rest:
+        changed.extend(_bindings(rest.pop("bindings")))
     gateway_patch = rest.pop("gateway", None)
     if gateway_patch is not None:
         if not isinstance(gateway_patch, Mapping):
@@ -79,6 +166,6 @@ def config_patch(patch: Any) -> list[str]:
         if "trustedProxies" in gateway_patch:
             _store(proxies.CONFIG_PATH, _trusted_proxies(gateway_patch["trustedProxies"]))
             changed.append(proxies.CONFIG_PATH)
-    if rest or not changed:
+    if rest.get("agents") is not None or not changed:
         changed.extend(agents_config_patch(rest))
     return changed

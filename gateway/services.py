@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.services.agents import agent_ensure_default
+from channels_app.services.environment import channel_env_tokens_sync
 from core.crypto import write_private_file
 from gateway import authcache
 from gateway import scopes as gw_scopes
@@ -165,11 +167,14 @@ class BootstrapResult:
     new_token: str | None
     token_source: str
     token_file: Path | None
+    # What the environment did to channel accounts (TELEGRAM_BOT_TOKEN), one line each.
+    channel_lines: tuple[str, ...] = ()
 
 
 def describe_bootstrap(result: BootstrapResult) -> list[str]:
     """Return the lines to show an operator after bootstrap (the new token, once)."""
     lines = ["Created agent 'main'"] if result.agent_created else []
+    lines.extend(result.channel_lines)
     if result.new_token:
         where = f" and kept in {result.token_file} (mode 600)" if result.token_file else ""
         lines.append(
@@ -198,16 +203,20 @@ def gateway_bootstrap() -> BootstrapResult:
     generated; an environment token that was replaced or unset is revoked. Otherwise the first run generates one; in embedded mode it is also kept
     in ``<data dir>/gateway-token`` (mode 600) for local clients, as OpenClaw keeps its
     token in its config file. Later runs create nothing.
+
+    ``TELEGRAM_BOT_TOKEN`` gives the default Telegram account its token, as in OpenClaw;
+    one set in the config wins, and a line says so.
     """
     _agent, agent_created = agent_ensure_default()
+    channel_lines = tuple(channel_env_tokens_sync(environ=os.environ))
     if gateway_token_sync_environment(settings.GATEWAY_TOKEN) is not None:
-        return BootstrapResult(agent_created, None, "environment", None)
+        return BootstrapResult(agent_created, None, "environment", None, channel_lines)
     token_file = None if settings.TEAM_MODE else Path(settings.GATEWAY_TOKEN_FILE)
     if GatewayToken.objects.active().filter(source=GatewayToken.Source.GENERATED).exists():
         stored = token_file if token_file is not None and token_file.exists() else None
-        return BootstrapResult(agent_created, None, "database", stored)
+        return BootstrapResult(agent_created, None, "database", stored, channel_lines)
     issued = gateway_token_create(name="first-run")
     if token_file is not None:
         token_file.unlink(missing_ok=True)
         write_private_file(token_file, issued.token + "\n")
-    return BootstrapResult(agent_created, issued.token, "generated", token_file)
+    return BootstrapResult(agent_created, issued.token, "generated", token_file, channel_lines)

@@ -1,4 +1,9 @@
-"""``config.get`` (and the ``config`` command): the effective configuration, no secrets."""
+"""``config.get`` (and the ``config`` command): the effective configuration, no secrets.
+
+A secret that is set (a channel's ``botToken``, ``webhookSecret``) shows as OpenClaw's
+redaction marker, ``__OPENCLAW_REDACTED__``; written back by ``config.patch`` it keeps
+the stored value. A secret that is not set is left out.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,12 @@ from agents import selectors as agent_selectors
 from agents.runtime.model_config import display_model_ref as default_model_ref
 from agents.services.agents import agent_workspace_path
 from channels_app import selectors as channel_selectors
+from channels_app.lib.account_keys import REDACTED, SECRET_KEYS, stored_secrets
 from gateway.catalog.agents import agent_model
 from gateway.catalog.wire import STORE_PATH
 from gateway.proxies import configured as trusted_proxies_configured
 from sessions_app.lib.keys import MAIN_KEY
+from sessions_app.selectors import session_settings
 
 if TYPE_CHECKING:
     from agents.models import Agent, RoutingRule
@@ -41,16 +48,37 @@ def _binding(rule: RoutingRule) -> dict[str, Any]:
 
 
 def _account_config(account: ChannelAccount) -> dict[str, Any]:
-    # Every field but ``credentials``: policy and ids are configuration, not secrets.
+    """OpenClaw's keys of one account; policy and ids are configuration, secrets are not."""
+    secrets = stored_secrets(account.credentials)
+    optional = {
+        "name": account.name,
+        "apiRoot": account.api_root,
+        "webhookUrl": account.webhook_url,
+    }
     return {
-        "name": account.name or None,
         "enabled": account.enabled,
+        **{key: value for key, value in optional.items() if value},
+        **{key: REDACTED for key in SECRET_KEYS if key in secrets},
         "dmPolicy": account.dm_policy,
         "allowFrom": list(account.allow_from),
         "groupPolicy": account.group_policy,
         "groupAllowFrom": list(account.group_allow_from),
+        "groups": dict(account.groups) if isinstance(account.groups, dict) else {},
         "requireMention": account.require_mention,
-        "mode": account.mode,
+    }
+
+
+def _session_config() -> dict[str, Any]:
+    settings = session_settings()
+    reset: dict[str, Any] = {"mode": settings.reset.mode, "atHour": settings.reset.at_hour}
+    if settings.reset.idle_minutes is not None:
+        reset["idleMinutes"] = settings.reset.idle_minutes
+    return {
+        "mainKey": MAIN_KEY,
+        "scope": "per-sender",
+        "dmScope": settings.dm_scope,
+        "identityLinks": {name: list(ids) for name, ids in settings.identity_links.items()},
+        "reset": reset,
     }
 
 
@@ -85,7 +113,8 @@ def config_document() -> dict[str, Any]:
     agents = agent_selectors.agents_default_first()
     default = agents[0] if agents else None
     channels: dict[str, Any] = {}
-    for account in channel_selectors.channel_accounts():
+    # Credentials are read to tell which secrets are set; their values never leave here.
+    for account in channel_selectors.channel_accounts(with_credentials=True):
         entry = channels.setdefault(account.kind, {"accounts": {}})
         entry["accounts"][account.account_id] = _account_config(account)
     return {
@@ -104,7 +133,7 @@ def config_document() -> dict[str, Any]:
         },
         "bindings": [_binding(rule) for rule in agent_selectors.routing_rules_enabled()],
         "channels": channels,
-        "session": {"mainKey": MAIN_KEY, "scope": "per-sender"},
+        "session": _session_config(),
         "cron": {"enabled": True, "store": STORE_PATH},
     }
 

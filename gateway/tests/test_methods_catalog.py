@@ -20,6 +20,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from agents.models import CronJob
+from agents.services.chat_commands.parse import COMMANDS
 from agents.tests.factories import AgentFactory, CronJobFactory, RoutingRuleFactory
 from channels_app.tests.factories import ChannelAccountFactory, InboundMessageFactory
 from core import events
@@ -208,11 +209,17 @@ def test_models_list_without_agents_offers_the_placeholder() -> None:
 def test_commands_list_offers_the_supported_slash_commands_in_openclaws_shape() -> None:
     params, real = captured("commands.list")
     commands = call("commands.list", params)["commands"]
-    assert [c["name"] for c in commands] == ["new", "reset", "stop", "status", "model"]
+    names = [c["name"] for c in commands]
+    assert names == ["new", "reset", "stop", "status", "model", "approve"]
+    # Truthful: exactly the commands the shared handler answers (agents.services.chat_commands).
+    assert set(names) == COMMANDS
     real_new = next(c for c in real["commands"] if c["name"] == "new")
     assert all(set(c) == set(real_new) for c in commands)  # includeArgs: false drops args
     with_args = call("commands.list", {"includeArgs": True})["commands"]
-    assert with_args[-1]["args"][0]["name"] == "model"
+    assert with_args[-1]["args"][0]["name"] == "code"
+    assert {c["name"]: c["acceptsArgs"] for c in with_args} == {
+        "new": True, "reset": True, "stop": False, "status": False, "model": True, "approve": True
+    }  # fmt: skip
 
 
 # --- config and channels: never a secret -------------------------------------------------
@@ -494,7 +501,9 @@ def test_catalog_reads_do_not_grow_with_the_rows(django_assert_num_queries: Any)
     expected = {
         "agents.list": 1,
         "models.list": 2,  # the admin keys and the agents
-        "config.get": 4,  # agents, channel accounts, routing rules with their agents, trusted proxies
+        # agents, channel accounts, routing rules with their agents, trusted proxies,
+        # the session settings
+        "config.get": 5,
         "channels.status": 3,  # accounts, last inbound, last outbound
         "cron.list": 3,  # default agent, count, page with agents
         "device.pair.list": 1,

@@ -2,8 +2,9 @@
 
 ``get`` prints the effective configuration (``gateway.catalog.config.config_document``,
 what ``config.get`` answers), or one path of it. ``set`` takes a JSON5 value (a bare
-word is a string); see ``gateway.config_service`` and ``agents.services.config`` for the
-paths that can be set.
+word is a string); see ``gateway.config_service`` for the paths that can be set, among
+them ``channels.telegram.botToken`` and ``channels.telegram.accounts.<id>.<key>``. A
+secret is never printed: ``get`` shows it as ``__OPENCLAW_REDACTED__``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json5
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.services.config import ConfigError, parse_path
+from channels_app.services.config import channels_path_canonical
 from gateway.catalog.config import config_document
 from gateway.config_service import config_set
 
@@ -45,7 +47,8 @@ class Command(BaseCommand):
         try:
             if options["action"] == "get":
                 node: Any = config_document()
-                for part in parse_path(options["path"]) if options["path"] else []:
+                parts = parse_path(options["path"]) if options["path"] else []
+                for part in channels_path_canonical(parts):
                     try:
                         node = node[part]
                     except (KeyError, IndexError, TypeError):
@@ -55,9 +58,13 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(node, indent=2, ensure_ascii=False))
                 return
             value = _value(options["value"]) if options["action"] == "set" else None
-            config_set(options["path"], value)
+            changed = config_set(options["path"], value)
         except ConfigError as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(
-            f"{options['path']} {'set' if value is not None else 'reset'}; applies from the next turn"
+        when = (
+            "the channel picks it up now, no restart"
+            if options["path"].startswith("channels")
+            else "applies from the next turn"
         )
+        what = ", ".join(changed) if changed else options["path"]
+        self.stdout.write(f"{what} {'set' if value is not None else 'reset'}; {when}")
