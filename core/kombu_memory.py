@@ -25,6 +25,16 @@ class Channel(memory.Channel):
         super()._put(queue, message, **kwargs)
         _published.set()
 
+    # An ack or reject frees a prefetch slot: the draining worker, which may be waiting
+    # because every slot was taken, must look again now, not at its next poll.
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        super().basic_ack(delivery_tag, multiple)
+        _published.set()
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        super().basic_reject(delivery_tag, requeue)
+        _published.set()
+
     def _put_fanout(
         self, exchange: str, message: dict[str, Any], routing_key: str | None = None, **kwargs: Any
     ) -> None:
