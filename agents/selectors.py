@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db.models import Count, F, Min, Q, QuerySet
 
+from agents.lib.routing import Binding, RouteInput, resolve_route
 from agents.models import Agent, CronJob, RoutingRule, Run
+from core.ttlcache import TTLCache
 from sessions_app.lib.keys import DEFAULT_AGENT_ID
 
 
@@ -78,6 +80,103 @@ def routing_rules_enabled() -> QuerySet[RoutingRule]:
     return RoutingRule.objects.filter(enabled=True).select_related("agent")
 
 
+class ResolvedRoute(NamedTuple):
+    """The agent that answers a channel message, and the binding tier that chose it."""
+
+    agent_slug: str
+    matched_by: str
+
+
+class RoutingTable(NamedTuple):
+    """The enabled bindings by channel (config order: priority, then pk) and the default
+    agent's id, as the route resolver reads them."""
+
+    by_channel: dict[str, tuple[Binding, ...]]
+    default_slug: str
+
+
+# Read for every inbound channel message. A RoutingRule or Agent save in this process
+# clears it at once (agents.apps connects ``routing_forget``), one made by another
+# process (``manage.py config set bindings``) applies within ROUTING_CACHE_S.
+ROUTING_CACHE_S = 5.0
+_routing: TTLCache[str, RoutingTable] = TTLCache(
+    "agents.routing", ttl_s=ROUTING_CACHE_S, max_entries=1
+)
+
+
+def routing_forget(*args: object, **kwargs: object) -> None:
+    """Forget the cached routing table (a post_save/post_delete receiver)."""
+    _routing.clear()
+
+
+def _routing_table_load() -> RoutingTable:
+    rows = (
+        RoutingRule.objects.filter(enabled=True)
+        .order_by("priority", "pk")
+        .values_list(
+            "agent__slug", "channel", "account_id", "peer_kind", "peer_id", "guild_id",
+            "team_id", "roles",
+        )
+    )  # fmt: skip
+    by_channel: dict[str, list[Binding]] = {}
+    for slug, channel, account_id, peer_kind, peer_id, guild_id, team_id, roles in rows:
+        key = channel.strip().lower()
+        by_channel.setdefault(key, []).append(
+            Binding(
+                agent_id=slug,
+                channel=key,
+                account_id=account_id,
+                peer_kind=peer_kind,
+                peer_id=peer_id,
+                guild_id=guild_id,
+                team_id=team_id,
+                roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            )
+        )
+    return RoutingTable(
+        by_channel={channel: tuple(items) for channel, items in by_channel.items()},
+        default_slug=default_agent_slug(),
+    )
+
+
+def routing_table() -> RoutingTable:
+    """The cached routing table (two queries when it is not cached)."""
+    return _routing.get_or_load("table", _routing_table_load)
+
+
+def route_resolve(
+    *,
+    channel: str,
+    account_id: str,
+    peer_kind: str,
+    peer_id: str,
+    parent_peer_kind: str = "",
+    parent_peer_id: str = "",
+    guild_id: str = "",
+    member_role_ids: Sequence[str] = (),
+    team_id: str = "",
+) -> ResolvedRoute:
+    """The agent for a channel message by the enabled bindings (``agents.lib.routing``):
+    peer, parent peer, guild + roles, guild, team, account, channel, else the default
+    agent. No query while the routing table is cached."""
+    table = routing_table()
+    route = resolve_route(
+        table.by_channel.get(channel.strip().lower(), ()),
+        RouteInput(
+            channel=channel,
+            account_id=account_id,
+            peer_kind=peer_kind,
+            peer_id=peer_id,
+            parent_peer_kind=parent_peer_kind,
+            parent_peer_id=parent_peer_id,
+            guild_id=guild_id,
+            member_role_ids=tuple(member_role_ids),
+            team_id=team_id,
+        ),
+    )
+    return ResolvedRoute(route.agent_id or table.default_slug, route.matched_by)
+
+
 # --- runs ---------------------------------------------------------------------------------
 def run_counts() -> list[tuple[str, str, int]]:
     """``(status, origin, count)`` for every status and origin that has runs."""
@@ -131,3 +230,19 @@ def cron_jobs_summary() -> tuple[int, datetime | None]:
         jobs=Count("pk"), next_wake=Min("next_run_at", filter=Q(enabled=True))
     )
     return counts["jobs"], counts["next_wake"]
+
+
+def run_active(*, run_id: str) -> bool:
+    """Whether a run is still queued or running (one indexed lookup)."""
+    return Run.objects.filter(
+        run_id=run_id, status__in=(Run.Status.QUEUED, Run.Status.RUNNING)
+    ).exists()
+
+
+def channel_runs_running(*, started_before: datetime) -> list[dict[str, Any]]:
+    """The ``reply_to`` of every channel run running since before ``started_before``."""
+    return list(
+        Run.objects.filter(
+            status=Run.Status.RUNNING, origin=Run.Origin.CHANNEL, started_at__lte=started_before
+        ).values_list("reply_to", flat=True)
+    )

@@ -2,8 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from celery import current_app
 from django.apps import AppConfig, apps
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+
+
+def pollers_ensure_on_commit(**_kwargs: object) -> None:
+    """An account was saved (admin, config): start its poller once that commits."""
+    transaction.on_commit(lambda: current_app.send_task("channels.pollers_ensure"))
 
 
 def channel_credentials() -> Iterable[object]:
@@ -31,3 +38,6 @@ class ChannelsAppConfig(AppConfig):
         account = self.get_model("ChannelAccount")
         for signal in (post_save, post_delete):
             signal.connect(redact.forget, sender=account, dispatch_uid="forget_channel_secrets")
+        post_save.connect(
+            pollers_ensure_on_commit, sender=account, dispatch_uid="channel_pollers_ensure"
+        )

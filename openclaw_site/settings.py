@@ -143,6 +143,12 @@ SHUTDOWN_TIMEOUT_SECONDS = 5.0
 WORK_LEASE_SECONDS = env_int("OPENCLAW_WORK_LEASE_SECONDS", 300, minimum=10)
 SWEEP_INTERVAL_SECONDS = env_int("OPENCLAW_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maximum=64)
+# Channel sends that fail transiently are retried after 1, 2, 4 ... times this (capped at
+# 5 minutes; a 429's retry_after wins when longer), at most 8 attempts.
+CHANNEL_RETRY_BASE_MS = env_int("OPENCLAW_CHANNEL_RETRY_BASE_MS", 1000, minimum=10)
+# How often the gateway looks for channel work queued by another process (manage.py
+# pairing approve, config set) and for channel accounts without a poller.
+CHANNEL_SWEEP_SECONDS = env_int("OPENCLAW_CHANNEL_SWEEP_SECONDS", 5, minimum=1)
 
 # --- agent runtime (agents.services.runs, agents.runtime.failover, agents.tools) ---------------------
 # Model provider keys from the environment (each also takes *_FILE); more keys, and
@@ -306,6 +312,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWEEP_INTERVAL_SECONDS),
         "options": {"expires": float(SWEEP_INTERVAL_SECONDS)},
     },
+    "channel-typing": {
+        "task": "channels.typing",
+        "schedule": 4.0,
+        "options": {"expires": 4.0},
+    },
+    "channel-sweep": {
+        "task": "channels.sweep",
+        "schedule": float(CHANNEL_SWEEP_SECONDS),
+        "options": {"expires": float(CHANNEL_SWEEP_SECONDS)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -362,5 +378,7 @@ LOGGING: dict[str, Any] = {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # python-telegram-bot logs its base URL, which holds the bot token, at DEBUG.
+        "telegram": {"level": "INFO"},
     },
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from channels_app.models import ChannelAccount, ChannelKind, OutboundMessage
+from channels_app.work import OUTBOUND_TASK, enqueue_on_commit
 from core.delivery import Accepted, ChannelMessage, DeliveryError
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,14 @@ def outbound_enqueue(
     text: str,
     dedupe_key: str,
     thread_id: str = "",
+    reply_to_message_id: str = "",
     run_public_id: uuid.UUID | None = None,
 ) -> Enqueued:
     """Accept a message into the outbox of an enabled channel account (idempotent).
 
     The row is the promise: it stays ``pending`` until the account's connector delivers
-    it (the sweeper re-drives pending rows once a connector's processor is installed).
+    it (``channels.outbound_send``, queued on commit; the sweeper re-drives it if that
+    task is lost).
     The same ``dedupe_key`` returns the row already accepted, never a second message.
     ``kind`` must name a channel kind: ``"last"`` (OpenClaw's last-used channel) is
     refused, as this gateway does not track one.
@@ -83,6 +86,7 @@ def outbound_enqueue(
                 account=account,
                 chat_id=chat_id,
                 thread_id=thread_id,
+                reply_to_message_id=reply_to_message_id,
                 text=text,
                 dedupe_key=dedupe_key,
                 run_public_id=run_public_id,
@@ -90,6 +94,7 @@ def outbound_enqueue(
     except IntegrityError:  # the same key accepted concurrently
         return Enqueued(OutboundMessage.objects.get(dedupe_key=dedupe_key), False)
     logger.info("outbound %s queued for %s", message.pk, account, extra={"outbound_id": message.pk})
+    enqueue_on_commit(OUTBOUND_TASK, [message.pk])
     return Enqueued(message, True)
 
 
@@ -102,6 +107,7 @@ def outbound_deliver(outgoing: ChannelMessage) -> Accepted:
         text=outgoing.text,
         dedupe_key=outgoing.dedupe_key,
         thread_id=outgoing.thread_id,
+        reply_to_message_id=outgoing.reply_to_message_id,
         run_public_id=outgoing.run_public_id,
     )
     message = enqueued.message

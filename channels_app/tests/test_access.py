@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from channels_app.lib.access import Policy, Sender, decide_direct, decide_group, is_owner
+from channels_app.lib.access import (
+    Decision,
+    Policy,
+    Sender,
+    decide_direct,
+    decide_group,
+    is_owner,
+)
 
 ALICE = Sender(id="111", username="Alice")
 BOB = Sender(id="222", username="bob")
@@ -53,7 +60,9 @@ def test_disabled_or_unknown_dm_policy_accepts_nothing(mode: str) -> None:
     assert decide_direct(policy, ALICE, approved=True).action == "drop"
 
 
-def _group(policy: Policy, sender: Sender = ALICE, *, chat: str = "-100", mentioned: bool = True):
+def _group(
+    policy: Policy, sender: Sender = ALICE, *, chat: str = "-100", mentioned: bool = True
+) -> Decision:
     return decide_group(policy, sender, chat_id=chat, mentioned=mentioned)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -10,12 +10,25 @@ from channels_app import selectors as channel_selectors
 from core.fields import Undecryptable
 from gateway.catalog.wire import ms
 
+if TYPE_CHECKING:
+    from channels_app.models import ChannelAccount
+
 
 def token_source(credentials: object) -> str:
     """``config``, ``none`` or ``undecryptable``: whether credentials exist, never what."""
     if isinstance(credentials, Undecryptable):
         return "undecryptable"
     return "config" if isinstance(credentials, dict) and credentials else "none"
+
+
+def _state(account: ChannelAccount, *, failed: bool, running: bool) -> str:
+    """``disabled``, ``failed`` (the platform refused it), ``polling``/``webhook`` or
+    ``starting`` (enabled, no poller holds it yet)."""
+    if not account.enabled:
+        return "disabled"
+    if failed:
+        return "failed"
+    return account.mode if running else "starting"
 
 
 def channels_status() -> dict[str, Any]:
@@ -32,12 +45,14 @@ def channels_status() -> dict[str, Any]:
     for account in accounts:
         # Only whether credentials exist is read; the values never leave this function.
         source = token_source(account.credentials)
-        running = bool(
-            account.enabled
-            and account.poll_lease_owner
+        failed = account.failed_at is not None
+        webhook = account.mode == account.Mode.WEBHOOK
+        polling = bool(
+            account.poll_lease_owner
             and account.poll_lease_expires_at
             and account.poll_lease_expires_at > now
         )
+        running = bool(account.enabled and not failed and (polling or webhook))
         snapshot: dict[str, Any] = {
             "accountId": account.account_id,
             "name": account.name or None,
@@ -46,8 +61,15 @@ def channels_status() -> dict[str, Any]:
             "running": running,
             "connected": running,
             "mode": account.mode,
+            "state": _state(account, failed=failed, running=running),
             "lastError": account.last_error
             or ("credentials cannot be decrypted" if source == "undecryptable" else None),
+            "lastErrorAt": ms(account.last_error_at),
+            "failedAt": ms(account.failed_at),
+            "lastUpdateAt": ms(account.last_update_at),
+            "bot": (
+                {"id": account.bot_id, "username": account.bot_username} if account.bot_id else None
+            ),
             "lastInboundAt": ms(last_in.get(account.pk)),
             "lastOutboundAt": ms(last_out.get(account.pk)),
             "dmPolicy": account.dm_policy,

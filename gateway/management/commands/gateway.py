@@ -34,6 +34,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from agents.runtime.watchdog import watchdog
+from channels_app.services.polling import pollers_ensure
 from core.datadir import DataDirError, bootstrap_data_dir, check_data_dir
 from core.leases import work_recover
 from gateway.consumers import announce_shutdown
@@ -84,6 +85,9 @@ class Command(BaseCommand):
             action="store_true",
             help="embedded mode: do not run the in-process Celery worker and beat",
         )
+
+    # Channel accounts polled by this process (set at bootstrap).
+    pollers = 0
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -232,6 +236,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Recovered work: released {report.released}, re-enqueued {report.enqueued}"
             )
+        # Channel pollers: embedded mode takes back the dead process's poll leases too.
+        polling = pollers_ensure(reclaim=not settings.REDIS_URL)
+        self.pollers = len(polling)
+        if polling:
+            self.stdout.write(f"Polling {len(polling)} channel account(s)")
 
     def _check_stored_credentials(self, host: str) -> None:
         """Beyond loopback, refuse to serve while any active credential is weak."""
@@ -260,7 +269,8 @@ class Command(BaseCommand):
         )
         server = GatewayServer(config)
         celery = EmbeddedCelery(
-            concurrency=settings.EMBEDDED_WORKER_THREADS,
+            # A poller holds a thread through each long poll: one more thread each.
+            concurrency=settings.EMBEDDED_WORKER_THREADS + self.pollers,
             hostname=f"gateway-{os.getpid()}@{socket.gethostname()}",
         )
 
