@@ -425,7 +425,7 @@ def test_download_with_a_size_cap(telegram: TelegramConnector, tg: FakeTelegramS
 def test_threads_send_at_once_each_with_its_own_bot(
     telegram: TelegramConnector, tg: FakeTelegramServer
 ) -> None:
-    bots: list[int] = []
+    bots: list[object] = []  # the objects, not their ids: a closed one's id can be reused
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:
@@ -433,7 +433,7 @@ def test_threads_send_at_once_each_with_its_own_bot(
             for i in range(5):
                 chunk = OutgoingChunk(text=f"t{n}-{i}", fallback=f"t{n}-{i}")
                 telegram.send_chunk(account(tg), chunk, to=Destination(chat_id=str(100 + n)))
-            bots.append(id(client._state().clients[(TOKEN, tg.root_url)].bot))
+            bots.append(client._state().clients[(TOKEN, tg.root_url)].bot)
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
@@ -445,7 +445,7 @@ def test_threads_send_at_once_each_with_its_own_bot(
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert len(set(bots)) == 8  # never shared across threads (or their loops)
+    assert len({id(b) for b in bots}) == 8  # never shared across threads (or their loops)
     assert sorted(m["text"] for m in tg.sent_messages(TOKEN)) == sorted(
         f"t{n}-{i}" for n in range(8) for i in range(5)
     )
