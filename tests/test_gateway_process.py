@@ -168,7 +168,8 @@ def test_embedded_beat_and_worker_sweep_expired_leases(tmp_path: Path) -> None:
     assert state["runs"] == {"expired": "queued", "live": "running"}
     # The seeded row, and the pairing-code reply to the seeded message once it was
     # re-driven: handed back, then failed for good (no token), never left sending.
-    assert state["outbound"] and set(state["outbound"]) <= {"pending", "failed"}
+    assert state["outbound"]
+    assert set(state["outbound"]) <= {"pending", "failed"}
 
 
 # --- bad input: one clear line, exit code 2, nothing written -------------------------
