@@ -15,7 +15,7 @@ from channels_app.services.polling import POLL_LEASE_S, poll_account, pollers_en
 from channels_app.services.sending import outbound_send
 from channels_app.services.sweep import channel_work_sweep
 from channels_app.services.typing import TYPING_SEND_TASK, typing_send, typing_tick
-from channels_app.work import INBOUND_TASK, OUTBOUND_TASK, POLL_TASK, TYPING_TASK
+from channels_app.work import INBOUND_TASK, OUTBOUND_TASK, POLL_TASK
 from core.leases import lease_owner_id
 
 
@@ -55,13 +55,6 @@ def pollers_ensure_task() -> None:
     pollers_ensure()
 
 
-@shared_task(name=TYPING_TASK, base=DjangoTask, ignore_result=True)
-def typing_tick_task() -> None:
-    """Queue the typing indicator for every chat whose run is running (every 4 s)."""
-    close_old_connections()
-    typing_tick()
-
-
 @shared_task(name=TYPING_SEND_TASK, base=DjangoTask, acks_late=False, ignore_result=True)
 def typing_send_task(kind: str, account_id: str, chat_id: str, thread_id: str) -> None:
     """Show the typing indicator in one chat."""
@@ -71,6 +64,8 @@ def typing_send_task(kind: str, account_id: str, chat_id: str, thread_id: str) -
 
 @shared_task(name="channels.sweep", base=DjangoTask, ignore_result=True)
 def channel_sweep_task() -> None:
-    """Queue channel work another process stored, start missing pollers (every 5 s)."""
+    """Typing in chats with a running run; channel work another process stored; missing
+    pollers (every CHANNEL_SWEEP_SECONDS, 4 s)."""
     close_old_connections()
+    typing_tick()
     channel_work_sweep()

@@ -18,7 +18,6 @@ from core.leases import WorkKind, register_work_kind
 INBOUND_TASK = "channels.inbound_process"
 OUTBOUND_TASK = "channels.outbound_send"
 POLL_TASK = "channels.poll"
-TYPING_TASK = "channels.typing"
 
 register_work_kind(
     WorkKind(

@@ -146,9 +146,10 @@ EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maxim
 # Channel sends that fail transiently are retried after 1, 2, 4 ... times this (capped at
 # 5 minutes; a 429's retry_after wins when longer), at most 8 attempts.
 CHANNEL_RETRY_BASE_MS = env_int("OPENCLAW_CHANNEL_RETRY_BASE_MS", 1000, minimum=10)
-# How often the gateway looks for channel work queued by another process (manage.py
-# pairing approve, config set) and for channel accounts without a poller.
-CHANNEL_SWEEP_SECONDS = env_int("OPENCLAW_CHANNEL_SWEEP_SECONDS", 5, minimum=1)
+# How often the gateway shows "typing" in chats whose run is running, looks for channel
+# work queued by another process (manage.py pairing approve, config set) and for channel
+# accounts without a poller (one beat task; Telegram's indicator lasts 5 s).
+CHANNEL_SWEEP_SECONDS = env_int("OPENCLAW_CHANNEL_SWEEP_SECONDS", 4, minimum=1)
 
 # --- agent runtime (agents.services.runs, agents.runtime.failover, agents.tools) ---------------------
 # Model provider keys from the environment (each also takes *_FILE); more keys, and
@@ -311,11 +312,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.work_sweep",
         "schedule": float(SWEEP_INTERVAL_SECONDS),
         "options": {"expires": float(SWEEP_INTERVAL_SECONDS)},
-    },
-    "channel-typing": {
-        "task": "channels.typing",
-        "schedule": 4.0,
-        "options": {"expires": 4.0},
     },
     "channel-sweep": {
         "task": "channels.sweep",

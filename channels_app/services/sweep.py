@@ -2,7 +2,7 @@
 
 ``manage.py`` commands (``pairing approve``, ``config set``) write rows and queue their
 tasks, but in embedded mode their broker is their own process's memory: the gateway
-never hears of them. Every ``CHANNEL_SWEEP_SECONDS`` (5 s) the gateway's beat runs this
+never hears of them. Every ``CHANNEL_SWEEP_SECONDS`` (4 s) the gateway's beat runs this
 sweep, which queues the inbox and outbox rows that have waited ``STALE_S`` without a
 task taking them (an outbox row waiting for its planned retry is left alone) and starts
 pollers for accounts that have none. Two indexed queries and one small one; work queued

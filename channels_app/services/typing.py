@@ -1,6 +1,6 @@
 """The typing indicator while a channel message's run is running.
 
-A beat task (``channels.typing``, every ``TYPING_INTERVAL_S``) finds the channel runs
+The channel sweep (``channels.sweep``, every 4 s) finds the channel runs
 that have been running for at least ``TYPING_AFTER_S`` and shows the indicator in each
 one's chat (Telegram shows it for 5 s, or until the bot's next message). A turn that
 answers within a second never shows one (it would linger after the reply), and no
@@ -24,7 +24,6 @@ from channels_app.services.accounts import account_config
 
 logger = logging.getLogger(__name__)
 
-TYPING_INTERVAL_S = 4.0
 TYPING_AFTER_S = 1.0
 TYPING_SEND_TASK = "channels.typing_send"
 

@@ -22,7 +22,8 @@ def _queue_of(name: str) -> str:
         ("channels.inbound_process", "connectors"),
         ("channels.outbound_send", "connectors"),
         ("channels.poll", "connectors"),
-        ("channels.typing", "connectors"),
+        ("channels.typing_send", "connectors"),
+        ("channels.sweep", "connectors"),
     ],
 )
 def test_tasks_are_routed_to_their_queue(task: str, queue: str) -> None:
