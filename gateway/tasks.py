@@ -7,7 +7,6 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from channels_app.services.polling import pollers_ensure
 from core.leases import work_recover
 
 logger = logging.getLogger(__name__)
@@ -17,7 +16,5 @@ logger = logging.getLogger(__name__)
 def work_sweep_task() -> None:
     """Hand back work whose lease ran out; re-enqueue work left waiting too long."""
     report = work_recover(include_waiting=True, stale_after_seconds=settings.WORK_LEASE_SECONDS)
-    # A poller chain lost with its worker is replaced once its lease ran out.
-    pollers_ensure()
     if report.total:
         logger.info("work sweep: released %s, enqueued %s", report.released, report.enqueued)

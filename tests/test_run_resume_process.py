@@ -69,16 +69,6 @@ def fake() -> Iterator[FakeServerProcess]:
         yield server
 
 
-@pytest.fixture
-def gateways() -> Iterator[list[GatewayProcess]]:
-    """Gateways a test starts; whatever still runs at the end is stopped."""
-    started: list[GatewayProcess] = []
-    yield started
-    for gw in started:
-        if gw.proc is not None and gw.proc.poll() is None:
-            gw.stop()
-
-
 def _env(data: Path, fake: FakeServerProcess) -> dict[str, str]:
     env = child_env(
         data,

@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from channels_app.lib.account_keys import DM_POLICIES, GROUP_POLICIES, SENDER_PREFIXES, WILDCARD
+
 Action = Literal["accept", "pair", "drop"]
-WILDCARD = "*"
-_PREFIXES = ("tg:", "telegram:")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Decision:
 def normalize_entry(entry: object, *, kind: str = "") -> str:
     """One allowFrom entry as compared: lowercased, platform prefix removed."""
     text = str(entry).strip().lower()
-    for prefix in (*_PREFIXES, f"{kind}:" if kind else ""):
+    for prefix in (*SENDER_PREFIXES, f"{kind}:" if kind else ""):
         if prefix and text.startswith(prefix):
             text = text[len(prefix) :]
             break
@@ -90,10 +90,6 @@ def is_owner(policy: Policy, sender: Sender) -> bool:
     """Named in the configured ``allowFrom`` itself (the wildcard names no one)."""
     entries = [e for e in policy.allow_from if normalize_entry(e) != WILDCARD]
     return listed(entries, sender, kind=policy.kind)
-
-
-DM_POLICIES = ("pairing", "allowlist", "open", "disabled")
-GROUP_POLICIES = ("allowlist", "open", "disabled")
 
 
 def decide_direct(policy: Policy, sender: Sender, *, approved: bool) -> Decision:

@@ -64,7 +64,7 @@ _TOKEN_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TELEGRAM_CHAT_ID = re.compile(r"-?\d{1,20}")
 _TELEGRAM_SENDER = re.compile(r"(?:-?\d{1,20}|@?[A-Za-z][A-Za-z0-9_]{2,31})")
-_SENDER_PREFIXES = ("tg:", "telegram:")
+SENDER_PREFIXES = ("tg:", "telegram:")
 MAX_ID_LENGTH = 256
 MAX_LIST = 1000
 
@@ -174,7 +174,7 @@ def _sender_ids(kind: str, value: Any, where: str, key: str) -> list[str]:
             )
         if kind == "telegram" and text != WILDCARD:
             bare = text
-            for prefix in _SENDER_PREFIXES:
+            for prefix in SENDER_PREFIXES:
                 if bare.lower().startswith(prefix):
                     bare = bare[len(prefix) :]
                     break

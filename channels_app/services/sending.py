@@ -121,14 +121,17 @@ def outbound_send(*, outbound_pk: int, owner: str) -> str:
             sent.append(connector.send_chunk(config, chunks[index], to=to))
         except ConnectorError as exc:
             return _failed(row, owner, exc)
-        # Recorded before the next chunk goes: a re-driven row resumes after it.
-        OutboundMessage.objects.filter(pk=row.pk, lease_owner=owner[:100]).update(
-            payload={**(row.payload or {}), "chunks": len(chunks), "sent": sent}
-        )
+        if index + 1 < len(chunks):
+            # Recorded before the next chunk goes: a re-driven row resumes after it.
+            # (The last one is recorded by the final update below.)
+            OutboundMessage.objects.filter(pk=row.pk, lease_owner=owner[:100]).update(
+                payload={**(row.payload or {}), "chunks": len(chunks), "sent": sent}
+            )
     done = _finish(
         row,
         owner,
         status=OutboundMessage.Status.SENT,
+        payload={**(row.payload or {}), "chunks": len(chunks), "sent": sent},
         sent_at=timezone.now(),
         external_id=(sent[0] if sent else "")[:200],
         last_error="",
