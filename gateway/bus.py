@@ -84,6 +84,13 @@ def publish(
     if settings.REDIS_URL:
         _publish_layer(message)
         return
+    publish_local(message)
+
+
+def publish_local(message: dict[str, Any]) -> None:
+    """Deliver to this process's connections only, from any thread (a bus message as
+    ``publish`` builds it). Team mode's per-process state (``health``) goes out this way:
+    each process tells its own sockets."""
     loop = _loop
     if loop is None or loop.is_closed():
         return  # no connection ever attached in this process: nobody to tell

@@ -1,6 +1,9 @@
 """Set the configuration by OpenClaw path: each root goes to the app that owns it.
 
-- ``gateway.trustedProxies`` (a list of addresses or CIDR networks) is kept here;
+- ``gateway.trustedProxies`` (a list of addresses or CIDR networks),
+  ``gateway.controlUi.allowedOrigins`` (a list of browser origins) and
+  ``gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`` (true/false) are kept
+  here (``gateway.models.ConfigEntry``);
 - ``channels.*`` → ``channels_app.services.config`` (channel accounts);
 - ``session.dmScope``, ``session.identityLinks``, ``session.reset`` →
   ``sessions_app.services.session_settings_set``;
@@ -24,16 +27,17 @@ from agents.services.config import config_patch as agents_config_patch
 from agents.services.config import config_set as agents_config_set
 from channels_app.lib.account_keys import closest
 from channels_app.services.config import channels_config_patch, channels_config_set
-from gateway import proxies
+from gateway import origins, proxies
 from gateway.models import ConfigEntry
 from sessions_app.services import SessionError, session_settings_set
 
-GATEWAY_PATHS = (proxies.CONFIG_PATH,)
+GATEWAY_PATHS = (proxies.CONFIG_PATH, *origins.CONFIG_PATHS)
+CONTROL_UI_KEYS = {path.rsplit(".", 1)[1]: path for path in origins.CONFIG_PATHS}
 # session.<key> → session_settings_set's argument.
 SESSION_KEYS = {"dmScope": "dm_scope", "identityLinks": "identity_links", "reset": "reset"}
 ROOTS = ("agents", "bindings", "channels", "gateway", "session")
 ALSO_SETTABLE = (
-    f"{proxies.CONFIG_PATH}, channels.<kind>.<key>, channels.<kind>.accounts.<id>.<key>, "
+    f"{', '.join(GATEWAY_PATHS)}, channels.<kind>.<key>, channels.<kind>.accounts.<id>.<key>, "
     f"{', '.join(f'session.{k}' for k in SESSION_KEYS)}, bindings"
 )
 
@@ -55,12 +59,91 @@ def _trusted_proxies(value: Any) -> list[str] | None:
     return [item.strip() for item in value]
 
 
+def _allowed_origins(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(
+            f"{origins.ALLOWED_ORIGINS_PATH} takes a list of browser origins, e.g. "
+            '["http://192.168.1.20:5173", "https://gateway.example.com"]'
+        )
+    try:
+        return origins.validate_allowed_origins(value)
+    except ValueError as exc:
+        raise ConfigError(f"{origins.ALLOWED_ORIGINS_PATH}: {exc}") from None
+
+
+def _host_fallback(value: Any) -> bool | None:
+    if value is None or value is False:
+        return None  # off is the default: nothing stored
+    if value is not True:
+        raise ConfigError(
+            f"{origins.HOST_FALLBACK_PATH} takes true or false (it lets any page whose "
+            "origin matches the Host header in, DNS rebinding included; prefer "
+            f"{origins.ALLOWED_ORIGINS_PATH})"
+        )
+    return True
+
+
+def _gateway_value(path: str, value: Any) -> Any:
+    """Validate the value of one of ``GATEWAY_PATHS`` (None: reset it)."""
+    if path == proxies.CONFIG_PATH:
+        return _trusted_proxies(value)
+    if path == origins.ALLOWED_ORIGINS_PATH:
+        return _allowed_origins(value)
+    return _host_fallback(value)
+
+
 def _store(path: str, value: Any) -> None:
     if value is None:
         ConfigEntry.objects.filter(path=path).delete()
     else:
         ConfigEntry.objects.update_or_create(path=path, defaults={"value": value})
     transaction.on_commit(proxies.forget)
+    transaction.on_commit(origins.forget)
+
+
+def _gateway_patch(patch: Any) -> list[str]:
+    """``gateway`` of a merge patch: its settable keys only."""
+    if not isinstance(patch, Mapping):
+        raise ConfigError("gateway must be an object, e.g. {trustedProxies: ['127.0.0.1']}")
+    control_ui = patch.get("controlUi")
+    if control_ui is not None and not isinstance(control_ui, Mapping):
+        raise ConfigError(
+            "gateway.controlUi must be an object, e.g. "
+            "{allowedOrigins: ['http://192.168.1.20:5173']}"
+        )
+    unknown = sorted(f"gateway.{k}" for k in patch if k not in ("trustedProxies", "controlUi"))
+    unknown += sorted(
+        f"gateway.controlUi.{k}" for k in control_ui or {} if k not in CONTROL_UI_KEYS
+    )
+    if unknown:
+        raise ConfigError(
+            f"cannot set {', '.join(unknown)} here; of gateway.*, only "
+            f"{', '.join(GATEWAY_PATHS)} can be set. The rest is managed in the admin."
+        )
+    changes = {CONTROL_UI_KEYS[k]: v for k, v in (control_ui or {}).items()}
+    if "trustedProxies" in patch:
+        changes[proxies.CONFIG_PATH] = patch["trustedProxies"]
+    values = {path: _gateway_value(path, value) for path, value in changes.items()}
+    for path, value in values.items():  # all validated before anything is stored
+        _store(path, value)
+    return sorted(values)
+
+
+def _gateway_set(dotted: str, value: Any) -> list[str] | None:
+    """``config set`` of a ``gateway.*`` path kept here; None when it is not one."""
+    if dotted in GATEWAY_PATHS:
+        _store(dotted, _gateway_value(dotted, value))
+        return [dotted]
+    if dotted == "gateway.controlUi":  # unset resets both keys
+        reset = dict.fromkeys(CONTROL_UI_KEYS)
+        return _gateway_patch({"controlUi": value if value is not None else reset})
+    if dotted.startswith("gateway.controlUi."):
+        return _gateway_patch({"controlUi": {dotted.split(".", 2)[2]: value}})
+    return None
 
 
 def _session(changes: Mapping[str, Any]) -> list[str]:
@@ -111,9 +194,9 @@ def config_set(path: str, value: Any) -> list[str]:
     """Set one config path (``value=None``: reset it); return the paths changed."""
     parts = parse_path(path)
     root = parts[0]
-    if [str(p) for p in parts] == proxies.CONFIG_PATH.split("."):
-        _store(proxies.CONFIG_PATH, _trusted_proxies(value))
-        return [proxies.CONFIG_PATH]
+    changed = _gateway_set(".".join(str(p) for p in parts), value)
+    if changed is not None:
+        return changed
     if root == "channels":
         return channels_config_set(parts, value)
     if root == "session":
@@ -155,17 +238,7 @@ def config_patch(patch: Any) -> list[str]:
         changed.extend(_bindings(rest.pop("bindings")))
     gateway_patch = rest.pop("gateway", None)
     if gateway_patch is not None:
-        if not isinstance(gateway_patch, Mapping):
-            raise ConfigError("gateway must be an object, e.g. {trustedProxies: ['127.0.0.1']}")
-        unknown = sorted(f"gateway.{k}" for k in gateway_patch if k != "trustedProxies")
-        if unknown:
-            raise ConfigError(
-                f"cannot set {', '.join(unknown)} here; of gateway.*, only "
-                f"{', '.join(GATEWAY_PATHS)} can be set. The rest is managed in the admin."
-            )
-        if "trustedProxies" in gateway_patch:
-            _store(proxies.CONFIG_PATH, _trusted_proxies(gateway_patch["trustedProxies"]))
-            changed.append(proxies.CONFIG_PATH)
+        changed.extend(_gateway_patch(gateway_patch))
     if rest.get("agents") is not None or not changed:
         changed.extend(agents_config_patch(rest))
     return changed

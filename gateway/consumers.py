@@ -22,7 +22,7 @@ from django.conf import settings
 from pydantic import BaseModel
 
 from core.clock import now_ms
-from gateway import bus, proxies, state
+from gateway import bus, origins, proxies, state
 from gateway import scopes as gw_scopes
 from gateway.calls import UnauthorizedCallError, answer_frames, error_frame, method_resolve
 from gateway.connect import (
@@ -210,8 +210,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self._connect(frame)
 
     async def _connect(self, frame: RequestFrame) -> None:
+        await origins.policy_ready(self.origin)  # at most a query per few s, with an Origin
         try:
-            params, protocol = connect_check(frame.params, origin=self.origin, host=self.host)
+            params, protocol = connect_check(
+                frame.params, origin=self.origin, host=self.host, is_local=self.is_local
+            )
         except ConnectError as exc:
             self._reject(frame.id, exc)
             return
@@ -260,7 +263,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             entry = presence_entry(params, principal, remote_ip=self.remote_ip)
             state.presence_set(self.conn_id, entry)
             bus.dispatch_local(presence_message())
-        health = state.health_cached()
+        health = state.health_after_connect()  # or a refresh, broadcast to all
         if health is not None:
             self._deliver("health", state.health_for(health, principal.scopes), drop_if_slow=True)
         self._tick = asyncio.create_task(self._tick_loop())

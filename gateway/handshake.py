@@ -4,13 +4,12 @@ looked at, and what the gateway answers (``hello-ok``) and announces (``presence
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from pydantic import ValidationError
 
 from core.clock import now_ms
-from gateway import state
+from gateway import origins, state
 from gateway.connect import ConnectError, Principal
 from gateway.frames import ConnectParams, ErrorCode, validation_message
 from gateway.lib.protocol import (
@@ -24,23 +23,14 @@ from gateway.methods import EVENTS, advertised_methods
 SERVER_VERSION = "openclaw-django 0.1.0"
 
 
-def origin_allowed(origin: str, *, host: str) -> bool:
-    """A browser origin is allowed if configured, or if it is the gateway's own host."""
-    if origin in settings.GATEWAY_ALLOWED_ORIGINS:
-        return True
-    try:
-        netloc = urlsplit(origin).netloc.lower()
-    except ValueError:
-        return False
-    return bool(netloc) and netloc == host.lower()
-
-
 def connect_check(
-    raw_params: dict[str, Any] | None, *, origin: str | None, host: str
+    raw_params: dict[str, Any] | None, *, origin: str | None, host: str, is_local: bool
 ) -> tuple[ConnectParams, int]:
     """Parse ``connect`` params, negotiate the protocol and check the browser origin.
 
     Returns the params and the protocol; raises ``ConnectError`` with the answer to give.
+    The origin is checked (``gateway.origins``) when the socket carried an ``Origin``, as
+    OpenClaw does; ``origins.policy_ready(origin)`` must have been awaited before.
     """
     try:
         params = ConnectParams.model_validate(raw_params or {})
@@ -61,11 +51,16 @@ def connect_check(
             details={"expectedProtocol": PROTOCOL_VERSION},
             close_code=CLOSE_PROTOCOL_ERROR,
         )
-    if origin is not None and not origin_allowed(origin, host=host):
-        raise ConnectError(
-            ErrorCode.INVALID_REQUEST,
-            "origin not allowed; add it to OPENCLAW_GATEWAY_ALLOWED_ORIGINS",
+    if origin is not None:
+        check = origins.check_browser_origin(
+            origin, request_host=host, policy=origins.cached_policy(), is_local_client=is_local
         )
+        if not check.ok:
+            raise ConnectError(
+                ErrorCode.INVALID_REQUEST,
+                origins.REFUSAL,
+                details={"code": origins.REFUSAL_CODE, "reason": check.reason},
+            )
     return params, protocol
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -106,12 +107,17 @@ def resolve_client(
     )
 
 
+def merged(stored: Any) -> list[str]:
+    """The environment's trusted proxies, then ``stored`` (the config path's value)."""
+    from_env = list(settings.GATEWAY_TRUSTED_PROXIES)
+    extra = stored if isinstance(stored, list) else []
+    return [*from_env, *(v for v in extra if isinstance(v, str) and v not in from_env)]
+
+
 def configured() -> list[str]:
     """The trusted proxies as configured: the environment's, then those set by config
     path (``config.get`` shows this list)."""
-    from_env = list(settings.GATEWAY_TRUSTED_PROXIES)
-    stored = config_entry_value(CONFIG_PATH) or []
-    return [*from_env, *(v for v in stored if isinstance(v, str) and v not in from_env)]
+    return merged(config_entry_value(CONFIG_PATH))
 
 
 def _load() -> tuple[Network, ...]:

@@ -117,7 +117,8 @@ GATEWAY_AUTH_MODE = check_password_mode(
     needs="OPENCLAW_GATEWAY_PASSWORD",
     value=GATEWAY_PASSWORD,
 )
-# Browser origins allowed besides the gateway's own host (Control UI served elsewhere).
+# Browser origins allowed besides OpenClaw's own rules (gateway.origins); also settable
+# with `manage.py config set gateway.controlUi.allowedOrigins`.
 GATEWAY_ALLOWED_ORIGINS = [
     check_url("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", origin)
     for origin in env_list("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", [])
@@ -129,6 +130,10 @@ GATEWAY_TRUSTED_PROXIES = check_networks(
     "OPENCLAW_TRUSTED_PROXIES", env_list("OPENCLAW_TRUSTED_PROXIES", [])
 )
 GATEWAY_TICK_INTERVAL_MS = env_int("OPENCLAW_TICK_INTERVAL_MS", 30_000, minimum=100)
+# The health summary is rebuilt and broadcast as the `health` event this often while a
+# client is connected (OpenClaw: 60 s); a connect triggers one at most this often too.
+GATEWAY_HEALTH_REFRESH_S = env_int("OPENCLAW_HEALTH_REFRESH_S", 60, minimum=1)
+GATEWAY_HEALTH_CONNECT_REFRESH_S = GATEWAY_HEALTH_REFRESH_S
 # Per-socket send backlog before a slow client's events are dropped / it is closed.
 GATEWAY_MAX_BUFFERED_BYTES = env_int(
     "OPENCLAW_MAX_BUFFERED_BYTES", 50 * 1024 * 1024, minimum=64 * 1024

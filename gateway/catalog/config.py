@@ -18,9 +18,10 @@ from agents.runtime.model_config import display_model_ref as default_model_ref
 from agents.services.agents import agent_workspace_path
 from channels_app import selectors as channel_selectors
 from channels_app.lib.account_keys import REDACTED, SECRET_KEYS, stored_secrets
+from gateway import origins, proxies
 from gateway.catalog.agents import agent_model
 from gateway.catalog.wire import STORE_PATH
-from gateway.proxies import configured as trusted_proxies_configured
+from gateway.models import ConfigEntry
 from sessions_app.lib.keys import MAIN_KEY
 from sessions_app.selectors import session_settings
 
@@ -112,6 +113,12 @@ def config_document() -> dict[str, Any]:
     """Return the effective configuration as an OpenClaw config object, without secrets."""
     agents = agent_selectors.agents_default_first()
     default = agents[0] if agents else None
+    # The gateway paths set by config (gateway.config_service), all in one query.
+    stored = dict(
+        ConfigEntry.objects.filter(
+            path__in=(proxies.CONFIG_PATH, *origins.CONFIG_PATHS)
+        ).values_list("path", "value")
+    )
     channels: dict[str, Any] = {}
     # Credentials are read to tell which secrets are set; their values never leave here.
     for account in channel_selectors.channel_accounts(with_credentials=True):
@@ -123,7 +130,13 @@ def config_document() -> dict[str, Any]:
             "port": settings.GATEWAY_PORT,
             "bind": settings.GATEWAY_BIND,
             "auth": {"mode": settings.GATEWAY_AUTH_MODE},
-            "trustedProxies": trusted_proxies_configured(),
+            "trustedProxies": proxies.merged(stored.get(proxies.CONFIG_PATH)),
+            "controlUi": {
+                "allowedOrigins": origins.merged(stored.get(origins.ALLOWED_ORIGINS_PATH)),
+                "dangerouslyAllowHostHeaderOriginFallback": (
+                    stored.get(origins.HOST_FALLBACK_PATH) is True
+                ),
+            },
         },
         "agents": {
             "defaults": {

@@ -511,7 +511,7 @@ async def test_lone_surrogates_in_connect_params_are_refused_or_harmless(
 
 # --- origin ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "origin", ["http://evil.example", "http://127.0.0.1:9999", "null", "http://[::1"]
+    "origin", ["http://evil.example", "https://203.0.113.7:9999", "null", "http://[::1"]
 )
 async def test_a_browser_origin_from_another_host_is_refused(
     tokens: dict[str, str], origin: str
