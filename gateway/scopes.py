@@ -32,13 +32,14 @@ READ_METHODS = frozenset(
         "sessions.usage", "sessions.usage.timeseries", "sessions.usage.logs", "cron.list", "cron.status", "cron.runs", "system-presence",
         "last-heartbeat", "node.list", "node.describe", "chat.history", "config.get",
         "talk.config", "agents.files.list", "agents.files.get", "commands.list",
+        "config.schema.lookup", "environments.list", "diagnostics.stability",
     }
 )  # fmt: skip
 WRITE_METHODS = frozenset(
     {
         "send", "poll", "agent", "agent.wait", "wake", "talk.mode", "tts.enable",
         "tts.disable", "tts.convert", "tts.setProvider", "voicewake.set", "node.invoke",
-        "chat.send", "chat.abort", "browser.request", "push.test",
+        "chat.send", "chat.abort", "browser.request", "push.test", "sessions.create",
     }
 )  # fmt: skip
 APPROVAL_METHODS = frozenset(

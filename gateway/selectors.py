@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count
 
 from agents import selectors as agent_selectors
+from agents.models import Run
 from channels_app import selectors as channel_selectors
 from core.clock import now_ms
 from gateway.catalog.wire import ms
@@ -164,3 +165,18 @@ def health_summary() -> dict[str, Any]:
 def config_entry_value(path: str) -> Any:
     """Return the stored value of a gateway config path, or None when unset."""
     return ConfigEntry.objects.filter(path=path).values_list("value", flat=True).first()
+
+
+def run_counts_by_agent() -> dict[str, dict[str, int]]:
+    """Queued and running runs per agent id (one query), for ``diagnostics.lanes``."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Run.objects.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
+        .order_by()
+        .values_list("agent__slug", "status")
+        .annotate(n=Count("pk"))
+    )
+    for slug, status, n in rows:
+        entry = counts.setdefault(slug, {"queued": 0, "running": 0})
+        entry["running" if status == Run.Status.RUNNING else "queued"] += n
+    return counts

@@ -57,6 +57,7 @@ __all__ = [
     "session_settings",
     "session_settings_forget",
     "session_settings_of",
+    "sessions_active_between",
     "sessions_list",
     "sessions_preview",
     "split_model_ref",
@@ -219,10 +220,12 @@ def chat_history(
     limit: int = HISTORY_DEFAULT_LIMIT,
     after: tuple[str, int] | None = None,
     default_model: str | None = None,
+    offset: int = 0,
 ) -> ChatHistory:
     """Return the last ``limit`` (1..1000) messages of the current conversation.
 
-    ``after`` is a delta cursor (sessionId, seq): while the session still has that
+    ``offset`` skips that many of the newest messages first (OpenClaw's paging back:
+    a page's ``nextOffset`` is the offset of the page before it). ``after`` is a delta cursor (sessionId, seq): while the session still has that
     sessionId (no reset since), only the messages after that seq are returned, oldest
     first. An unknown key is an empty history, as in OpenClaw (the first chat.send
     creates the session). Two queries, three when the page does not hold them all.
@@ -238,11 +241,13 @@ def chat_history(
         has_more = len(rows) > limit
         rows = rows[:limit]
     else:
-        rows = list(current.order_by("-seq")[: limit + 1])
+        offset = max(0, offset)
+        rows = list(current.order_by("-seq")[offset : offset + limit + 1])
         has_more = len(rows) > limit
         rows = rows[:limit]
         rows.reverse()
-    total = current.count() if has_more or after_seq is not None else len(rows)
+    exact = not (has_more or after_seq is not None or offset)
+    total = len(rows) if exact else current.count()
     return ChatHistory(
         session_key=key,
         session_id=str(session.session_id),
@@ -252,6 +257,17 @@ def chat_history(
         last_seq=rows[-1].seq if rows else (after_seq or 0),
         session=session_row(session, default_model=default_model),
     )
+
+
+def sessions_active_between(
+    *, since: datetime, until: datetime, limit: int = 1000, key: str | None = None
+) -> list[Session]:
+    """Sessions last active in [since, until), most recent first (one query; token counts
+    are the session's counters since its last reset)."""
+    queryset = Session.objects.filter(last_activity_at__gte=since, last_activity_at__lt=until)
+    if key is not None:
+        queryset = queryset.filter(key=key)
+    return list(queryset.order_by("-last_activity_at", "-pk")[: max(1, min(limit, 1000))])
 
 
 def sessions_preview(

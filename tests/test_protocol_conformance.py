@@ -77,6 +77,9 @@ DOCUMENTED_OPTIONAL_KEYS: dict[str, frozenset[str]] = {
 ALLOWED_EXTRA_KEYS: dict[str, frozenset[str]] = {
     # §1.5: canvasHostUrl is the v3 name of pluginSurfaceUrls, still optional in v4.
     "connect": frozenset({"canvasHostUrl"}),
+    # The captured chat.startup was for a session that did not exist yet; for one that
+    # does, OpenClaw's handleChatHistoryRequest adds these too (the latest window).
+    "chat.startup": frozenset({"sessionId", "deltaCursor", "nextOffset", "offset"}),
 }
 
 

@@ -1,13 +1,10 @@
-"""``commands.list`` and the empty ``chat.startup``: the slash commands and chat defaults."""
+"""``commands.list`` and ``chat.metadata``: the slash commands, models and chat defaults."""
 
 from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-from agents.selectors import default_agent_slug
 from gateway.catalog.agents import models_list
-from gateway.catalog.wire import thinking
-from sessions_app.lib.keys import canonicalize, is_main_key, parse_agent_id
 
 
 class CommandArg(TypedDict):
@@ -87,42 +84,11 @@ def slash_commands(*, include_args: bool = True) -> list[SlashCommand]:
     return commands
 
 
-def chat_startup_empty(*, session_key: str) -> dict[str, Any]:
-    """Return a ``chat.startup`` with no messages: defaults, models and commands only.
-
-    The Control UI loads the transcript with ``chat.history`` right after, so the empty
-    message list here costs nothing but a first paint. Raises ``SessionKeyError``.
-    """
-    key = canonicalize(session_key, default_agent=default_agent_slug)
-    models = models_list()
-    default = models[0]
-    model = {"modelProvider": default["provider"], "model": default["id"]}
+def chat_metadata() -> dict[str, Any]:
+    """Return ``chat.metadata`` (and ``chat.startup``'s ``metadata``): the models a chat can
+    pick and the slash commands, in OpenClaw's shape."""
     return {
-        "sessionKey": key,
-        "messages": [],
-        "pendingInputs": {"items": [], "total": 0},
-        "hasMore": False,
-        "totalMessages": 0,
-        "defaults": {
-            **model,
-            "contextTokens": None,
-            **thinking(),
-            "modelSelectionTarget": "session",
-        },
-        "sessionInfo": {
-            "key": key,
-            "kind": "direct",
-            "agentId": parse_agent_id(key),
-            "isMain": is_main_key(key),
-            "updatedAt": None,
-            "hasActiveRun": False,
-            "activeRunIds": [],
-            **model,
-        },
-        "thinkingLevel": "off",
-        "metadata": {
-            "models": models,
-            "commands": slash_commands(include_args=False),
-            "runtimeSelectionLocked": False,
-        },
+        "models": models_list(),
+        "commands": slash_commands(include_args=False),
+        "runtimeSelectionLocked": False,
     }

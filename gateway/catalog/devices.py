@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 
 from core.clock import now_ms
+from gateway import bus
 from gateway.catalog.wire import drop_none, ms
 from gateway.selectors import nodes
 from pairing import selectors as pairing_selectors
@@ -86,8 +87,25 @@ def device_pair_requested(device: Device) -> tuple[str, dict[str, Any]]:
     )
 
 
-def device_paired(device: Device) -> dict[str, Any]:
-    """A paired device (protocol §6.6) with a token summary; never the token hash."""
+def connected_device_ids() -> frozenset[str]:
+    """The device ids of the connections this process holds now.
+
+    In team mode each gateway process knows only its own sockets: a device connected to
+    another process shows as not connected here.
+    """
+    ids = set()
+    for subscriber in bus.subscribers():
+        device_id = getattr(getattr(subscriber, "principal", None), "device_id", None)
+        if isinstance(device_id, str) and device_id:
+            ids.add(device_id)
+    return frozenset(ids)
+
+
+def device_paired(device: Device, *, connected: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A paired device (protocol §6.6) with a token summary; never the token hash.
+
+    ``connected``: the device ids connected now (``connected_device_ids``).
+    """
     tokens = []
     if device.token_hash:
         tokens.append(
@@ -104,6 +122,7 @@ def device_paired(device: Device) -> dict[str, Any]:
         {
             **_device_fields(device),
             "tokens": tokens,
+            "connected": device.device_id in connected,
             "createdAtMs": ms(device.created_at),
             "approvedAtMs": ms(device.approved_at),
         }
@@ -117,9 +136,10 @@ def device_pairing_list(*, only_device_id: str | None = None) -> dict[str, Any]:
     only itself, as in OpenClaw).
     """
     pending, paired = [], []
+    connected = connected_device_ids()
     for device in pairing_selectors.devices_for_pairing_list(device_id=only_device_id):
         if device.status == device.Status.PENDING:
             pending.append(device_pending(device))
         else:
-            paired.append(device_paired(device))
+            paired.append(device_paired(device, connected=connected))
     return {"pending": pending, "paired": paired}

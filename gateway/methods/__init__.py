@@ -7,7 +7,14 @@ from __future__ import annotations
 from gateway.methods import agent, send  # noqa: F401  (registers handlers)
 
 # isort: split
-from gateway.methods import catalog, chat, pairing, sessions, system  # noqa: F401  (registers handlers)
+from gateway.methods import (  # noqa: F401  (registers handlers)
+    catalog,
+    chat,
+    control_ui,
+    pairing,
+    sessions,
+    system,
+)
 from gateway.methods.registry import REGISTRY, advertised_methods
 
 # Events this gateway really emits (hello-ok features.events).

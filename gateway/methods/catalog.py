@@ -25,6 +25,7 @@ from gateway.catalog import commands as command_wire
 from gateway.catalog import config as config_wire
 from gateway.catalog import cron as cron_wire
 from gateway.catalog import devices as device_wire
+from gateway.catalog import logs as log_wire
 from gateway.catalog import status as status_wire
 from gateway.catalog import system as system_wire
 from gateway.catalog.wire import INSTANCE_ID, ms
@@ -42,7 +43,7 @@ from gateway.device_pairing import (
 from gateway.methods import chat as _chat_methods  # noqa: F401
 from gateway.methods import sessions as _session_methods  # noqa: F401
 from gateway.methods.registry import REGISTRY, CallContext, MethodError, Params, WireParams, method
-from sessions_app.lib.keys import DEFAULT_AGENT_ID, SessionKeyError
+from sessions_app.lib.keys import DEFAULT_AGENT_ID
 
 LOG_FILE = "memory"  # logs.tail reads this process's in-memory ring (core/logbuffer.py)
 
@@ -178,7 +179,8 @@ async def logs_tail(ctx: CallContext, params: LogsTailParams) -> dict[str, Any]:
         "file": LOG_FILE,
         "cursor": tail.cursor,
         "size": tail.size,
-        "lines": tail.lines,
+        # One JSON object per line, as OpenClaw's log file (the Control UI parses them).
+        "lines": log_wire.jsonl_lines(tail.lines),
         "truncated": tail.truncated,
         "reset": tail.reset,
     }
@@ -373,16 +375,3 @@ for _name, (_params, _answer) in _STARTUP_STUBS.items():
 @method("system.info", scope=gw_scopes.READ, advertised=False)
 async def system_info(ctx: CallContext, params: Params) -> dict[str, Any]:
     return system_wire.system_info(include_host=_is_admin(ctx))
-
-
-if "chat.startup" not in REGISTRY:  # chat.py owns it once it implements it
-
-    class ChatStartupParams(WireParams):
-        session_key: str = "main"
-
-    @method("chat.startup", params=ChatStartupParams, scope=gw_scopes.READ, advertised=False)
-    def chat_startup(ctx: CallContext, params: ChatStartupParams) -> dict[str, Any]:
-        try:
-            return command_wire.chat_startup_empty(session_key=params.session_key)
-        except SessionKeyError as exc:
-            raise MethodError(str(exc)) from None

@@ -1,4 +1,4 @@
-"""Gateway methods: chat.send, chat.history, chat.abort.
+"""Gateway methods: chat.send, chat.history (and chat.startup, chat.metadata), chat.abort.
 
 ``chat.send`` and ``agent`` (``gateway/methods/agent.py``) share one service,
 ``agents.services.runs.run_start``; the reply arrives as ``chat`` / ``agent`` events
@@ -19,18 +19,22 @@ import json
 from typing import Any
 
 from django.db import transaction
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agents.models import Run
 from agents.runtime.announce import Announcer, assistant_message
 from agents.runtime.model_config import display_model_ref as default_model_ref
 from agents.services.chat_commands import CommandReply, chat_command_handle
 from agents.services.runs import run_abort, run_start
+from gateway import scopes as gw_scopes
+from gateway.catalog import agents as agent_wire
+from gateway.catalog import commands as command_wire
+from gateway.catalog.wire import thinking
 from gateway.frames import ErrorCode
 from gateway.methods.registry import CallContext, MethodError, WireParams, method
 from gateway.methods.sessions import canonical_key, domain_errors, session_defaults
 from sessions_app import selectors
-from sessions_app.lib.keys import parse_agent_id
+from sessions_app.lib.keys import is_main_key, parse_agent_id
 from sessions_app.selectors import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 
 # OpenClaw caps a chat.history answer at 6 MiB; maxBytes may ask for less.
@@ -111,6 +115,18 @@ class ChatHistoryParams(WireParams):
     limit: int = Field(default=HISTORY_DEFAULT_LIMIT, ge=1, le=HISTORY_MAX_LIMIT)
     max_bytes: int = Field(default=HISTORY_MAX_BYTES, ge=1024, le=HISTORY_MAX_BYTES)
     delta_cursor: str | None = Field(default=None, max_length=2048)
+    # Paging back: skip this many of the newest messages (a page's ``nextOffset``).
+    offset: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_position(self) -> ChatHistoryParams:
+        if self.offset is not None and self.delta_cursor:
+            raise ValueError("offset cannot be used with deltaCursor; send one of them")
+        return self
+
+
+class ChatStartupParams(ChatHistoryParams):
+    session_key: str = Field(default="main", min_length=1)
 
 
 def _encode_cursor(*, agent_id: str | None, session_id: str, last_seq: int) -> str:
@@ -153,26 +169,36 @@ def _fit(
     return messages[start:], start > 0
 
 
-@method("chat.history", params=ChatHistoryParams)
-def chat_history(ctx: CallContext, params: ChatHistoryParams) -> dict[str, Any]:
+def _history_payload(params: ChatHistoryParams) -> dict[str, Any]:
+    """``chat.history``'s answer (one selector call): the latest window, an older page
+    (``offset``) or what came after a ``deltaCursor``, as OpenClaw pages them."""
+    offset = params.offset or 0
     history = selectors.chat_history(
         key=canonical_key(params.session_key),
         limit=params.limit,
         after=_decode_cursor(params.delta_cursor),
         default_model=default_model_ref(),
+        offset=offset,
     )
     messages, trimmed = _fit(history.messages, params.max_bytes)
+    has_more = history.has_more or trimmed
     payload: dict[str, Any] = {"sessionKey": history.session_key}
     if history.session_id is not None:
         payload["sessionId"] = history.session_id
-        payload["deltaCursor"] = _encode_cursor(
-            agent_id=(history.session or {}).get("agentId"),
-            session_id=history.session_id,
-            last_seq=history.last_seq,
-        )
+        # A page further back ends before the newest message: no cursor to follow from.
+        if not offset:
+            payload["deltaCursor"] = _encode_cursor(
+                agent_id=(history.session or {}).get("agentId"),
+                session_id=history.session_id,
+                last_seq=history.last_seq,
+            )
+    payload["messages"] = messages
+    if params.offset is not None:
+        payload["offset"] = offset
+    if has_more and not params.delta_cursor:
+        payload["nextOffset"] = offset + len(messages)
     payload.update(
-        messages=messages,
-        hasMore=history.has_more or trimmed,
+        hasMore=has_more,
         totalMessages=history.total_messages,
         pendingInputs={"items": [], "total": 0},
         defaults=session_defaults(),
@@ -181,6 +207,57 @@ def chat_history(ctx: CallContext, params: ChatHistoryParams) -> dict[str, Any]:
     if history.session and history.session.get("thinkingLevel"):
         payload["thinkingLevel"] = history.session["thinkingLevel"]
     return payload
+
+
+@method("chat.history", params=ChatHistoryParams)
+def chat_history(ctx: CallContext, params: ChatHistoryParams) -> dict[str, Any]:
+    return _history_payload(params)
+
+
+@method("chat.startup", params=ChatStartupParams, scope=gw_scopes.READ, advertised=False)
+def chat_startup(ctx: CallContext, params: ChatStartupParams) -> dict[str, Any]:
+    """The Control UI's first read of a chat: ``chat.history``'s latest window plus the
+    models and slash commands (``metadata``), as OpenClaw's ``chat.startup`` answers."""
+    payload = _history_payload(params)
+    payload["defaults"] = {
+        **payload["defaults"],
+        **thinking(),
+        "modelSelectionTarget": "session",
+    }
+    if payload["sessionInfo"] is None:  # no session yet: the first chat.send creates it
+        key = payload["sessionKey"]
+        payload["sessionInfo"] = {
+            "key": key,
+            "kind": "direct",
+            "agentId": parse_agent_id(key),
+            "isMain": is_main_key(key),
+            "updatedAt": None,
+            "modelProvider": payload["defaults"]["modelProvider"],
+            "model": payload["defaults"]["model"],
+        }
+    payload["sessionInfo"] = {
+        **payload["sessionInfo"],
+        "hasActiveRun": False,
+        "activeRunIds": [],
+    }
+    payload.setdefault("thinkingLevel", "off")
+    payload["metadata"] = command_wire.chat_metadata()
+    return payload
+
+
+class ChatMetadataParams(WireParams):
+    agent_id: str | None = Field(default=None, max_length=64)
+
+
+@method("chat.metadata", params=ChatMetadataParams, scope=gw_scopes.READ, advertised=False)
+def chat_metadata(ctx: CallContext, params: ChatMetadataParams) -> dict[str, Any]:
+    """The models and slash commands of a chat (the same for every agent here)."""
+    if (
+        params.agent_id
+        and agent_wire.agent_identity(agent_id=params.agent_id.strip().lower()) is None
+    ):
+        raise MethodError(f"unknown agent id: {params.agent_id}; list agents with agents.list")
+    return command_wire.chat_metadata()
 
 
 class ChatAbortParams(WireParams):

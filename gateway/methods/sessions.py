@@ -92,12 +92,15 @@ class SessionsListParams(WireParams):
     spawned_by: str | None = None
     agent_id: str | None = None
     search: str | None = None
+    # Sessions with (True) or without (False) a board; this gateway has no boards.
+    has_board: bool | None = None
 
 
 @method("sessions.list", params=SessionsListParams)
 def sessions_list(ctx: CallContext, params: SessionsListParams) -> dict[str, Any]:
-    if params.spawned_by:
-        # No session is spawned by another here (no sub-agents yet): none matches.
+    if params.spawned_by or params.has_board:
+        # No session is spawned by another here (no sub-agents yet), and none has a
+        # board (no boards): none matches.
         page = selectors.SessionsPage(
             rows=[], total_count=0, limit_applied=params.limit or 0, offset=params.offset
         )

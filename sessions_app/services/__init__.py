@@ -1,6 +1,6 @@
 """Write use-cases of the sessions app (one transaction each, events on commit).
 
-- ``sessions``: create, append to the transcript, record a compaction, patch, reset,
+- ``sessions``: create (and ``create``: sessions.create), append to the transcript, record a compaction, patch, reset,
   delete (and the ``sessions.changed`` / ``session.message`` announcements);
 - ``settings``: OpenClaw's ``session.dmScope``, ``session.identityLinks``, ``session.reset``;
 - ``inbound``: the session of an inbound channel message, started over when stale.
@@ -10,6 +10,7 @@ Callers import from ``sessions_app.services``; the modules are its seams.
 
 from __future__ import annotations
 
+from sessions_app.services.create import session_create
 from sessions_app.services.inbound import session_for_inbound
 from sessions_app.services.sessions import (
     LABEL_MAX_LENGTH,
@@ -41,6 +42,7 @@ __all__ = [
     "SessionSettingsError",
     "session_changed_announce",
     "session_compaction_record",
+    "session_create",
     "session_delete",
     "session_for_inbound",
     "session_get_or_create",
