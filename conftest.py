@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -74,8 +75,19 @@ def services() -> dict[str, str]:
         if not _reachable(host, port)
     ]
     if missing:
-        reason = f"{' and '.join(missing)} not reachable on 127.0.0.1"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
-        pytest.skip(f"{reason}; set REQUIRE_SERVICES=1 to make this a failure")
+        skip_or_fail(f"{' and '.join(missing)} not reachable on 127.0.0.1")
     return {"DATABASE_URL": POSTGRES_URL, "REDIS_URL": REDIS_TEST_URL}
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip with one line, or fail under REQUIRE_SERVICES=1 (CI), where a missing service,
+    client or browser must not pass silently."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(f"{reason}; set REQUIRE_SERVICES=1 to make this a failure")
+
+
+@pytest.fixture(name="skip_or_fail", scope="session")
+def _skip_or_fail() -> Callable[[str], NoReturn]:
+    """``skip_or_fail(reason)`` for tests that need something the machine may lack."""
+    return skip_or_fail

@@ -179,6 +179,25 @@ def check_directory(name: str, path: Path) -> Path:
     return path
 
 
+def check_control_ui_dir(name: str, value: str) -> Path | None:
+    """Return the built Control UI folder ``value`` names (blank: None); else an error.
+
+    It must be a folder holding ``index.html``: the ``dist/control-ui`` folder of the
+    ``openclaw`` npm package.
+    """
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    hint = "point it at the dist/control-ui folder of the openclaw npm package"
+    if not path.exists():
+        raise ImproperlyConfigured(f"{name}={value} does not exist; {hint}")
+    if not path.is_dir():
+        raise ImproperlyConfigured(f"{name}={value} is not a directory; {hint}")
+    if not (path / "index.html").is_file():
+        raise ImproperlyConfigured(f"{name}={value} has no index.html; {hint}")
+    return path.resolve()
+
+
 def check_redis_url(name: str, value: str) -> str:
     """Return ``value`` if it is blank or a Redis URL."""
     scheme = urlsplit(value).scheme

@@ -19,6 +19,7 @@ import environ
 
 from core.dbconfig import default_database
 from core.env import (
+    check_control_ui_dir,
     check_directory,
     check_model_timeout,
     check_networks,
@@ -345,6 +346,11 @@ STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", "").strip() or None
 # Serve straight from the apps' static folders: no collectstatic step on a Pi.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# OpenClaw's built Control UI (the openclaw npm package's dist/control-ui): served at /
+# when set (gateway.web.control_ui), and the home page moves to /home.
+CONTROL_UI_DIR = check_control_ui_dir(
+    "OPENCLAW_CONTROL_UI_DIR", env_str("OPENCLAW_CONTROL_UI_DIR", "").strip()
+)
 
 # --- logging ------------------------------------------------------------------------
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))

@@ -1,19 +1,27 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
 from channels_app import views as channel_views
 from gateway import views
+from gateway.web import views as web_views
 
 admin.site.site_header = "OpenClaw gateway"
 admin.site.site_title = "OpenClaw gateway"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    # "/" is OpenClaw's Control UI when OPENCLAW_CONTROL_UI_DIR is set, else the home page.
+    path("", web_views.root, name="root"),
+    path("home", web_views.home, name="home"),
+    path("chat", web_views.chat, name="chat"),
+    path("webchat", web_views.webchat, name="webchat"),
     path("health", views.health, name="health"),
     path("ready", views.ready, name="ready"),
     path("admin/", admin.site.urls),
     path("<slug:kind>-webhook", channel_views.webhook, name="channel-webhook"),
     path("<slug:kind>-webhook/<slug:account_id>", channel_views.webhook, name="channel-webhook"),
+    # Last: the Control UI's files and client-side routes (404 when it is not configured).
+    re_path(r"^(?P<path>.+)$", web_views.control_ui_view, name=web_views.CONTROL_UI_URL_NAME),
 ]

@@ -1,0 +1,1 @@
+"""Browser pages: the operator home page, WebChat and OpenClaw's Control UI."""
