@@ -32,7 +32,7 @@ READ_METHODS = frozenset(
         "sessions.usage", "sessions.usage.timeseries", "sessions.usage.logs", "cron.list", "cron.status", "cron.runs", "system-presence",
         "last-heartbeat", "node.list", "node.describe", "chat.history", "config.get",
         "talk.config", "agents.files.list", "agents.files.get", "commands.list",
-        "config.schema.lookup", "environments.list", "diagnostics.stability",
+        "config.schema.lookup", "environments.list", "diagnostics.stability", "themes.list",
     }
 )  # fmt: skip
 WRITE_METHODS = frozenset(
@@ -43,8 +43,11 @@ WRITE_METHODS = frozenset(
     }
 )  # fmt: skip
 APPROVAL_METHODS = frozenset(
-    {"exec.approval.request", "exec.approval.waitDecision", "exec.approval.resolve"}
-)
+    {
+        "exec.approval.request", "exec.approval.waitDecision", "exec.approval.resolve",
+        "exec.approval.grants.list",
+    }
+)  # fmt: skip
 PAIRING_METHODS = frozenset(
     {
         "node.pair.request", "node.pair.list", "node.pair.approve", "node.pair.reject",

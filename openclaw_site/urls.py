@@ -5,6 +5,7 @@ from django.urls import path, re_path
 
 from channels_app import views as channel_views
 from gateway import views
+from gateway.web import resources as web_resources
 from gateway.web import views as web_views
 
 admin.site.site_header = "OpenClaw gateway"
@@ -22,6 +23,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("<slug:kind>-webhook", channel_views.webhook, name="channel-webhook"),
     path("<slug:kind>-webhook/<slug:account_id>", channel_views.webhook, name="channel-webhook"),
+    # The Control UI's resource routes (OpenClaw serves them with or without its UI files).
+    path("avatar/<str:agent_id>", web_resources.agent_avatar, name="agent-avatar"),
+    re_path(
+        r"^__openclaw__/workspace-icon/(?P<session_key>[^/]+)$",
+        web_resources.workspace_icon,
+        name="workspace-icon",
+    ),
     # Last: the Control UI's files and client-side routes (404 when it is not configured).
     re_path(r"^(?P<path>.+)$", web_views.control_ui_view, name=web_views.CONTROL_UI_URL_NAME),
 ]

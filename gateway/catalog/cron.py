@@ -9,7 +9,8 @@ from typing import Any
 from django.conf import settings
 
 from agents import selectors as agent_selectors
-from agents.models import CronJob
+from agents.models import CronJob, Run
+from gateway import selectors as gateway_selectors
 from gateway.catalog.wire import STORE_PATH, iso, ms
 
 CRON_PAGE_DEFAULT = 50
@@ -159,4 +160,100 @@ def cron_status() -> dict[str, Any]:
         "sqlitePath": _sqlite_path(),
         "jobs": jobs,
         "nextWakeAtMs": ms(next_wake),
+    }
+
+
+# --- cron.runs ------------------------------------------------------------------------------
+_RUN_STATUS = {"succeeded": "ok", "failed": "error", "aborted": "error"}
+
+
+class CronRunsError(ValueError):
+    """Bad ``cron.runs`` params or an unknown job (OpenClaw's INVALID_REQUEST messages)."""
+
+
+def cron_run_job_id(session_key: str) -> str | None:
+    """The job of a cron run's session key ``agent:<agent>:cron:<job>[:...]``, or None."""
+    parts = session_key.split(":")
+    if len(parts) >= 4 and parts[0] == "agent" and parts[2] == "cron" and parts[3]:
+        return parts[3]
+    return None
+
+
+def _run_entry(run: Run, job_id: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "ts": ms(run.finished_at or run.updated_at),
+        "jobId": job_id,
+        "action": "finished",
+        "status": _RUN_STATUS[run.status],
+    }
+    if run.error_message:
+        entry["error"] = run.error_message
+    entry.update(sessionId=str(run.session.session_id), sessionKey=run.session.key)
+    entry["runId"] = run.run_id
+    if run.started_at is not None:
+        entry["runAtMs"] = ms(run.started_at)
+        if run.finished_at is not None:
+            elapsed = run.finished_at - run.started_at
+            entry["durationMs"] = max(0, int(elapsed.total_seconds() * 1000))
+    if run.model:
+        entry["model"] = run.model
+    return entry
+
+
+def cron_runs_page(
+    *,
+    job_id: str | None,
+    scope: str | None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    statuses: list[str] | None = None,
+    query: str = "",
+    sort_dir: str = "desc",
+    offset: int = 0,
+    limit: int = CRON_PAGE_DEFAULT,
+) -> dict[str, Any]:
+    """Return ``cron.runs``: finished runs of one job (or of all), OpenClaw's page shape.
+
+    A run belongs to a job by its session key (``agent:<agent>:cron:<job>``); queued,
+    running and merged runs are not history yet. Raises CronRunsError for a job scope
+    without an id, or for a job that neither exists nor left runs.
+    """
+    scope = scope or ("job" if job_id else "all")
+    if scope == "job" and not job_id:
+        raise CronRunsError("invalid cron.runs params: missing id")
+    names = gateway_selectors.cron_job_names()
+    rows = []
+    for run in gateway_selectors.cron_runs_finished():
+        run_job = cron_run_job_id(run.session.key)
+        if run_job is None or (scope == "job" and run_job != job_id):
+            continue
+        if agent_id and run.agent.slug != agent_id.strip().lower():
+            continue
+        entry = _run_entry(run, run_job)
+        if names.get(run_job):
+            entry["jobName"] = names[run_job]
+        if run_id and entry["runId"] != run_id:
+            continue
+        if statuses and entry["status"] not in statuses:
+            continue
+        text = " ".join(str(entry.get(k, "")) for k in ("jobName", "jobId", "error", "model"))
+        if query.strip() and query.strip().lower() not in text.lower():
+            continue
+        rows.append(entry)
+    if scope == "job" and job_id not in names and not rows:
+        raise CronRunsError(
+            f"Automation not found: {job_id}. List automations and retry with a current job id."
+        )
+    rows.sort(key=lambda e: (e["ts"], e["runId"]), reverse=sort_dir != "asc")
+    total = len(rows)
+    start = min(total, max(0, offset))
+    page = rows[start : start + limit]
+    next_offset = start + len(page)
+    return {
+        "entries": page,
+        "total": total,
+        "offset": start,
+        "limit": limit,
+        "hasMore": next_offset < total,
+        "nextOffset": next_offset if next_offset < total else None,
     }

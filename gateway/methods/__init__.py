@@ -13,6 +13,7 @@ from gateway.methods import (  # noqa: F401  (registers handlers)
     control_ui,
     pairing,
     sessions,
+    settings_pages,
     system,
 )
 from gateway.methods.registry import REGISTRY, advertised_methods

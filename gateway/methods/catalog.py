@@ -314,15 +314,7 @@ _STARTUP_STUBS: dict[str, tuple[type[Params], Callable[[Any], Any]]] = {
         Params,
         lambda p: {"ts": now_ms(), "providers": [], "providerCapabilities": []},
     ),
-    "update.status": (
-        Params,
-        lambda p: {
-            "sentinel": None,
-            "updateAvailable": None,
-            "effectiveChannel": "stable",
-            "schedule": {"channel": "stable", "autoEnabled": False},
-        },
-    ),
+    # update.status: gateway.methods.settings_pages (advertised, the updates page needs it).
     "users.prefs.get": (Params, lambda p: {"status": "ok", "entries": {}}),
     "plugins.controlUi.list": (
         Params,

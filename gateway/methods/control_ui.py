@@ -5,7 +5,7 @@ features this gateway does not have.
 Shapes follow OpenClaw 2026.9.6 (its gateway handlers and the Control UI's mock
 gateway). Where this gateway keeps the data (sessions and their token counts, channel
 pairing requests, devices, logs) the answer is real; where a feature does not exist
-here (plugins, artifacts, cloud environments, themes, exec approvals) the answer is
+here (plugins, artifacts, cloud environments, exec approvals) the answer is
 OpenClaw's empty form, which the UI shows as "nothing here".
 """
 
@@ -241,12 +241,9 @@ async def environments_list(ctx: CallContext, params: Params) -> dict[str, Any]:
     return {"environments": [], "profiles": []}
 
 
-@method("themes.list", scope=gw_scopes.READ, advertised=False)
-async def themes_list(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return {"themes": []}
-
-
-@method("plugins.list", scope=gw_scopes.READ, advertised=False)
+# Advertised: the Appearance page lists session-source plugins only when hello-ok names
+# plugins.list, and says "Session source settings are unavailable" otherwise.
+@method("plugins.list", scope=gw_scopes.READ)
 async def plugins_list(ctx: CallContext, params: Params) -> dict[str, Any]:
     return {"plugins": [], "diagnostics": []}
 

@@ -15,7 +15,8 @@ import pytest
 from django.utils import timezone
 from pydantic import ValidationError
 
-from agents.models import Agent
+from agents.models import Agent, CronJob, Run
+from agents.tests.factories import CronJobFactory, RunFactory
 from channels_app.lib import account_keys
 from gateway import config_service
 from gateway import scopes as gw_scopes
@@ -280,7 +281,6 @@ def test_status_pages_answer_in_openclaws_shapes() -> None:
     lanes = call("diagnostics.lanes")
     assert set(lanes) == {"ts", "lanes", "dynamic"}
     assert call("environments.list") == {"environments": [], "profiles": []}
-    assert call("themes.list") == {"themes": []}
     assert call("plugins.list")["plugins"] == []
     assert call("artifacts.list") == {"artifacts": []}
 
@@ -300,11 +300,166 @@ def test_new_methods_are_registered_with_their_scopes_and_not_over_advertised() 
         "environments.list": gw_scopes.READ,
         "chat.metadata": gw_scopes.READ,
         "chat.startup": gw_scopes.READ,
+        "cron.runs": gw_scopes.READ,
+        "exec.approval.grants.list": gw_scopes.APPROVALS,
+        "themes.list": gw_scopes.READ,
+        "update.status": gw_scopes.ADMIN,
+        "plugins.list": gw_scopes.READ,
     }
     for name, scope in expected.items():
         assert REGISTRY[name].scope == scope, name
     advertised = set(advertised_methods())
     assert {"config.schema", "config.schema.lookup", "usage.status", "last-heartbeat"} <= advertised
+    # The UI asks for these only when hello-ok names them, and shows "unavailable" otherwise.
+    assert {"plugins.list", "update.status", "cron.runs"} <= advertised
     # Empty stand-ins are answered, not advertised.
-    assert not {"themes.list", "plugins.list", "artifacts.list", "environments.list"} & advertised
+    assert (
+        not {
+            "themes.list",
+            "artifacts.list",
+            "environments.list",
+            "exec.approval.grants.list",
+        }
+        & advertised
+    )
     assert ctx().scopes == frozenset({gw_scopes.ADMIN})
+
+
+# --- automation, approvals, appearance and updates pages -------------------------------------
+def _cron_run(job: CronJob, status: str, *, minutes_ago: int, error: str = "") -> Run:
+    finished = timezone.now() - timedelta(minutes=minutes_ago)
+    assert job.agent is not None
+    # Each run has its own session: OpenClaw's agent:<agent>:cron:<job>:run:<id>.
+    session = SessionFactory(
+        key=f"agent:{job.agent.slug}:cron:{job.public_id}:run:{minutes_ago}",
+        channel="",
+        peer_kind="",
+        peer_id="",
+    )
+    return cast(
+        "Run",
+        RunFactory(
+            agent=job.agent,
+            session=session,
+            origin=Run.Origin.CRON,
+            status=status,
+            error_message=error,
+            model="openai/gpt-4o-mini",
+            started_at=finished - timedelta(seconds=3),
+            finished_at=finished,
+        ),
+    )
+
+
+@pytest.mark.django_db
+def test_cron_runs_lists_the_finished_runs_of_a_job_newest_first() -> None:
+    job = cast("CronJob", CronJobFactory(name="Morning brief"))
+    ok = _cron_run(job, Run.Status.SUCCEEDED, minutes_ago=10)
+    failed = _cron_run(job, Run.Status.FAILED, minutes_ago=5, error="provider timed out")
+    _cron_run(job, Run.Status.RUNNING, minutes_ago=1)  # not history yet
+    RunFactory(agent=job.agent, origin=Run.Origin.GATEWAY, status=Run.Status.SUCCEEDED)
+
+    page = call("cron.runs", {"id": str(job.public_id)})
+    assert [e["runId"] for e in page["entries"]] == [failed.run_id, ok.run_id]
+    assert (page["total"], page["offset"], page["hasMore"], page["nextOffset"]) == (
+        2,
+        0,
+        False,
+        None,
+    )
+    first = page["entries"][0]
+    assert first["jobId"] == str(job.public_id)
+    assert first["jobName"] == "Morning brief"
+    assert (first["action"], first["status"], first["error"]) == (
+        "finished",
+        "error",
+        "provider timed out",
+    )
+    assert first["sessionKey"] == failed.session.key
+    assert first["durationMs"] == 3000
+    assert first["ts"] - first["runAtMs"] == 3000
+
+    assert [
+        e["status"] for e in call("cron.runs", {"scope": "all", "statuses": ["ok"]})["entries"]
+    ] == ["ok"]
+    assert call("cron.runs", {"jobId": str(job.public_id), "status": "error"})["total"] == 1
+    assert call("cron.runs", {"scope": "all", "query": "TIMED OUT"})["total"] == 1
+    paged = call("cron.runs", {"scope": "all", "limit": 1, "sortDir": "asc"})
+    assert (paged["entries"][0]["runId"], paged["hasMore"], paged["nextOffset"]) == (
+        ok.run_id,
+        True,
+        1,
+    )
+    assert call("cron.runs", {"scope": "all", "agentId": "someone-else"})["entries"] == []
+
+
+@pytest.mark.django_db
+def test_cron_runs_of_a_job_without_runs_is_an_empty_page() -> None:
+    job = cast("CronJob", CronJobFactory())
+    assert call("cron.runs", {"id": str(job.public_id)}) == {
+        "entries": [],
+        "total": 0,
+        "offset": 0,
+        "limit": 50,
+        "hasMore": False,
+        "nextOffset": None,
+    }
+    assert call("cron.runs")["entries"] == []  # no id: every job's runs
+
+
+@pytest.mark.django_db
+def test_cron_runs_refuses_bad_params_clearly() -> None:
+    with pytest.raises(MethodError, match=r"invalid cron\.runs params: missing id"):
+        call("cron.runs", {"scope": "job"})
+    with pytest.raises(MethodError, match=r"Automation not found: nope"):
+        call("cron.runs", {"id": "nope"})
+    for bad in (
+        {"id": "a/b"},
+        {"limit": 0},
+        {"limit": 201},
+        {"statuses": ["done"]},
+        {"scope": "x"},
+    ):
+        with pytest.raises(ValidationError):
+            call("cron.runs", bad)
+
+
+def test_exec_approval_grants_list_is_openclaws_empty_list() -> None:
+    assert call("exec.approval.grants.list") == {"grants": []}
+    assert call("exec.approval.grants.list", {"limit": 500}) == {"grants": []}
+    for bad in ({"limit": 0}, {"limit": 501}, {"limit": "all"}):
+        with pytest.raises(ValidationError):
+            call("exec.approval.grants.list", bad)
+
+
+def test_themes_list_names_the_built_in_themes_and_the_current_one() -> None:
+    payload = call("themes.list")
+    assert payload["current"] == {
+        "id": "claw",
+        "mode": "system",
+        "scope": "gateway",
+        "overrides": {},
+    }
+    assert payload["theme"]["id"] == "claw"
+    assert payload["theme"]["source"] == "builtin"  # what the Appearance page reads
+    ids = [t["id"] for t in payload["themes"]]
+    assert ids[:2] == ["claw", "knot"]
+    assert len(ids) == 11
+    assert all(
+        set(t) == {"id", "name", "description", "source", "modes"} for t in payload["themes"]
+    )
+
+
+def test_update_status_says_this_gateway_does_not_update_itself() -> None:
+    payload = call("update.status", {"refreshCheckout": True})
+    assert payload["updateAvailable"] is None
+    assert payload["sentinel"] is None
+    assert "activeRun" not in payload
+    assert "lastRun" not in payload
+    assert payload["schedule"] == {
+        "channel": "stable",
+        "autoEnabled": False,
+        "install": {"kind": "package"},
+    }
+    with pytest.raises(ValidationError):
+        call("update.status", {"refreshCheckout": "yes please"})

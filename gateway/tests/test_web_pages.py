@@ -20,8 +20,8 @@ from django.urls import resolve
 from agents.tests.factories import AgentFactory
 from channels_app import views as channel_views
 from core.env import check_control_ui_dir
-from gateway import state
-from gateway.web import control_ui
+from gateway import origins, state
+from gateway.web import control_ui, resources
 from tests.gateway_process import child_env, free_port, run_manage
 
 INDEX = """<!doctype html><html><head>
@@ -274,10 +274,96 @@ def test_traversal_attempts_never_leave_the_root(client: Client, ui_dir: Path, p
     assert response.status_code in (404, 400)
 
 
-def test_the_control_ui_bootstrap_config(client: Client, ui_dir: Path) -> None:
-    body = client.get("/__openclaw/control-ui-config.json").json()
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/control-ui-config.json",  # what the UI of 2026.9 asks for
+        "/__openclaw/control-ui-config.json",  # OpenClaw's older path
+        "/__openclaw__/control-ui-config.json",  # its namespace alias
+    ],
+)
+def test_the_control_ui_bootstrap_config(client: Client, ui_dir: Path, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
     assert body["basePath"] == ""
     assert body["assistantAgentId"]
+    assert (body["assistantAvatar"], body["assistantAvatarStatus"]) == (None, "none")
+
+
+# --- the Control UI's resource routes -------------------------------------------------------
+def test_an_agent_avatar_is_404_and_its_meta_says_there_is_none(client: Client) -> None:
+    # No Control UI configured: the UI served from elsewhere still asks the gateway.
+    assert client.get("/avatar/main").status_code == 404
+    assert client.head("/avatar/main").status_code == 404
+    meta = client.get("/avatar/main?meta=1")
+    assert meta.status_code == 200
+    assert meta.json() == {
+        "avatarUrl": None,
+        "avatarSource": None,
+        "avatarStatus": "none",
+        "avatarReason": "missing",
+    }
+    # The same answer for any id: no oracle of which agents exist; bad ids are plain 404s.
+    assert client.get("/avatar/nobody?meta=1").json() == meta.json()
+    assert client.get("/avatar/..%2Fx?meta=1").status_code == 404
+    assert client.post("/avatar/main").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)  # the policy loads via database_sync_to_async
+def test_avatar_cors_only_for_configured_allowed_origins(client: Client, settings: Any) -> None:
+    page = "http://127.0.0.1:5173"
+    # No allowed origins (OpenClaw's rule for avatars): a loopback page gets no CORS.
+    settings.GATEWAY_ALLOWED_ORIGINS = []
+    origins.forget()
+    refused = client.options(
+        "/avatar/main", headers={"Origin": page, "Access-Control-Request-Method": "GET"}
+    )
+    assert refused.status_code == 403
+    assert "Access-Control-Allow-Origin" not in refused
+    assert "Access-Control-Allow-Origin" not in client.get("/avatar/main", headers={"Origin": page})
+    # An allowed origin gets a preflight and the answer, for itself only.
+    settings.GATEWAY_ALLOWED_ORIGINS = [page]
+    origins.forget()
+    preflight = client.options(
+        "/avatar/main", headers={"Origin": page, "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == page
+    assert preflight["Access-Control-Allow-Headers"] == "Authorization"
+    assert preflight["Access-Control-Allow-Methods"] == "GET, HEAD"
+    answer = client.get("/avatar/main", headers={"Origin": page})
+    assert (answer.status_code, answer["Access-Control-Allow-Origin"]) == (404, page)
+    other = client.get("/avatar/main", headers={"Origin": "http://127.0.0.1:9999"})
+    assert "Access-Control-Allow-Origin" not in other
+    origins.forget()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workspace_icon_is_the_first_conventional_favicon(
+    client: Client, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    AgentFactory(slug="iconic", workspace=str(workspace))  # type: ignore[no-untyped-call]
+    resources._icon_cache.clear()
+    url = "/__openclaw__/workspace-icon/agent%3Aiconic%3Amain"
+    workspace.mkdir()
+    assert client.get(url).status_code == 404  # none of OpenClaw's paths exists
+    resources._icon_cache.clear()
+    (workspace / "public").mkdir()
+    (workspace / "public" / "favicon.png").write_bytes(b"\x89PNG icon")
+    (workspace / "favicon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (workspace / "notes.md").write_text("private")
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"  # favicon.svg comes first
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert response.content.startswith(b"<svg")
+    for other in ("agent%3Anobody%3Amain", "not-a-session-key", "..%2F..%2Fetc%2Fpasswd"):
+        assert client.get(f"/__openclaw__/workspace-icon/{other}").status_code == 404
+    assert client.post(url).status_code == 405
+    resources._icon_cache.clear()
 
 
 def test_head_of_an_asset_has_no_body(client: Client, ui_dir: Path) -> None:

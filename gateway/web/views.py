@@ -122,12 +122,27 @@ def _slash_redirect(path: str) -> HttpResponse | None:
     return HttpResponsePermanentRedirect(f"/{path}/")
 
 
+# OpenClaw's bootstrap config path, its pre-2026.7 alias and its namespace alias
+# (``matchesControlUiBootstrapConfigPath`` for an empty base path).
+CONTROL_UI_CONFIG_PATHS = frozenset(
+    {
+        "control-ui-config.json",
+        "__openclaw/control-ui-config.json",
+        "__openclaw__/control-ui-config.json",
+    }
+)
+
+
 def _control_ui_config() -> HttpResponse:
     agent = authcache.default_agent() or "main"
     body = {
         "basePath": "",
         "assistantName": "Assistant",
+        # Agents here have no avatar image (see gateway.web.resources): OpenClaw's "none".
         "assistantAvatar": None,
+        "assistantAvatarSource": None,
+        "assistantAvatarStatus": "none",
+        "assistantAvatarReason": "missing",
         "assistantAgentId": agent,
     }
     response = HttpResponse(json.dumps(body), content_type="application/json; charset=utf-8")
@@ -145,7 +160,7 @@ async def control_ui_view(request: HttpRequest, path: str) -> HttpResponse:
         raise Http404("no such page")
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    if path == "__openclaw/control-ui-config.json":
+    if path in CONTROL_UI_CONFIG_PATHS:
         return _control_ui_config()
     found = await asyncio.to_thread(
         control_ui.resolve,
