@@ -61,7 +61,7 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 # --- home -------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_home_shows_state_links_and_how_to_connect(client: Client) -> None:
+def test_home_shows_state_links_and_how_to_connect(client: Client, settings: Any) -> None:
     AgentFactory.create(slug="main", name="Main helper")
     response = client.get("/", HTTP_HOST="127.0.0.1:18789")
     assert response.status_code == 200
@@ -69,7 +69,8 @@ def test_home_shows_state_links_and_how_to_connect(client: Client) -> None:
     assert 'href="/chat"' in body
     assert 'href="/admin/"' in body
     assert "openclaw-django 0.1.0" in body
-    assert 'id="state-mode">embedded<' in body
+    assert f'id="state-mode">{settings.DEPLOYMENT}<' in body  # embedded, or team on PG+Redis
+    assert settings.DEPLOYMENT in {"embedded", "team"}
     assert 'id="state-agents">1<' in body
     assert "openclaw gateway call health --url ws://127.0.0.1:18789 --token" in body
     assert "OPENCLAW_GATEWAY_URL=ws://127.0.0.1:18789" in body
