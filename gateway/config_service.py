@@ -42,16 +42,23 @@ ALSO_SETTABLE = (
 )
 
 
-def _trusted_proxies(value: Any) -> list[str] | None:
-    if value is None:
-        return None
+def _string_list(value: Any, *, path: str, takes: str) -> list[str]:
+    """A list of strings, or a comma-separated string of them; else a ConfigError."""
     if isinstance(value, str):
         value = [item.strip() for item in value.split(",") if item.strip()]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(
-            f'{proxies.CONFIG_PATH} takes a list of addresses or networks, e.g. ["127.0.0.1", '
-            '"10.0.0.0/24"]'
-        )
+        raise ConfigError(f"{path} takes {takes}")
+    return value
+
+
+def _trusted_proxies(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    value = _string_list(
+        value,
+        path=proxies.CONFIG_PATH,
+        takes='a list of addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/24"]',
+    )
     try:
         proxies.parse_networks(value)
     except ValueError as exc:
@@ -62,13 +69,12 @@ def _trusted_proxies(value: Any) -> list[str] | None:
 def _allowed_origins(value: Any) -> list[str] | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        value = [item.strip() for item in value.split(",") if item.strip()]
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(
-            f"{origins.ALLOWED_ORIGINS_PATH} takes a list of browser origins, e.g. "
-            '["http://192.168.1.20:5173", "https://gateway.example.com"]'
-        )
+    value = _string_list(
+        value,
+        path=origins.ALLOWED_ORIGINS_PATH,
+        takes='a list of browser origins, e.g. ["http://192.168.1.20:5173", '
+        '"https://gateway.example.com"]',
+    )
     try:
         return origins.validate_allowed_origins(value)
     except ValueError as exc:
