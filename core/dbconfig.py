@@ -18,6 +18,9 @@ from core.env import env_int
 
 DATABASE_SCHEMES = frozenset({"postgres", "postgresql", "pgsql", "sqlite"})
 SQLITE_ENGINE = "django.db.backends.sqlite3"
+# Django's SQLite backend with writers queued in the process, not in SQLite's busy
+# handler (core/sqlite/base.py).
+GATEWAY_SQLITE_ENGINE = "core.sqlite"
 # UPDATE ... RETURNING
 SQLITE_MIN_VERSION = (3, 35)
 
@@ -63,7 +66,8 @@ def default_database(url: str, *, team_mode: bool, data_dir: Path) -> dict[str, 
                 "every host must share one database"
             )
         db = {"ENGINE": SQLITE_ENGINE, "NAME": str(data_dir / "gateway.sqlite3")}
-    if db["ENGINE"] == SQLITE_ENGINE:
+    if db["ENGINE"] in (SQLITE_ENGINE, GATEWAY_SQLITE_ENGINE):
+        db["ENGINE"] = GATEWAY_SQLITE_ENGINE
         if sqlite3.sqlite_version_info < SQLITE_MIN_VERSION:
             raise ImproperlyConfigured(
                 f"SQLite {sqlite3.sqlite_version} is too old: the gateway needs 3.35 or newer "

@@ -200,7 +200,7 @@ def test_importing_settings_writes_nothing_and_uses_embedded_defaults(tmp_path: 
         "team": False,
         "layer": "channels.layers.InMemoryChannelLayer",
         "broker": "memory://",
-        "engine": "django.db.backends.sqlite3",
+        "engine": "core.sqlite",
     }
     assert not data_dir.exists()
 
@@ -217,7 +217,7 @@ def test_debug_is_off_by_default() -> None:
 
 def test_sqlite_gets_wal_busy_timeout_and_immediate_transactions(settings: Any) -> None:
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.sqlite3":
+    if database["ENGINE"] != "core.sqlite":
         pytest.skip("this pass runs on PostgreSQL")
     options = database["OPTIONS"]
     assert "journal_mode=WAL" in options["init_command"]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 
 from agents import selectors as agent_selectors
 from agents.models import CronJob, Run
@@ -144,7 +145,7 @@ def cron_jobs_page(
 
 def _sqlite_path() -> str | None:
     database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
+    if connections["default"].vendor == "sqlite":
         return str(database["NAME"])
     return None  # never the URL of a server database: it may carry a password
 

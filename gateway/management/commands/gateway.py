@@ -155,7 +155,7 @@ class Command(BaseCommand):
 
     def _check_database(self) -> None:
         db = settings.DATABASES["default"]
-        if db["ENGINE"] == "django.db.backends.sqlite3":
+        if connection.vendor == "sqlite":
             return  # a file in the checked data dir; connecting would create it
 
         try:
