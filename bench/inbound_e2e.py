@@ -134,6 +134,12 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--keep-log", help="copy the gateway's log here")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="OPENCLAW_WORKER_PROCESSES of the gateway (0: tasks on its own threads)",
+    )
     args = parser.parse_args()
     port = free_port()
     with (
@@ -150,6 +156,7 @@ def main() -> int:
             OPENAI_BASE_URL=llm.base_url,
             OPENAI_API_KEY="sk-bench-0123456789abcdef",
             OPENCLAW_QUEUE_MODE="followup",
+            OPENCLAW_WORKER_PROCESSES=str(args.worker_processes),
         )
         env.pop("ANTHROPIC_API_KEY", None)
         configure(env, tg.root_url)
@@ -172,6 +179,7 @@ def main() -> int:
     rate = total / elapsed if lat else 0.0
     figures = {
         "bench": "inbound_e2e",
+        "worker_processes": args.worker_processes,
         "sequential_messages": len(seq),
         "sequential_p50_ms": round(statistics.median(seq) * 1000, 1),
         "sequential_p99_ms": round(pct(seq, 0.99) * 1000, 1),

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.models import LeasedWorkModel
@@ -128,7 +128,11 @@ def _enqueue(task_name: str, pks: list[int]) -> None:
 
 
 def work_recover(
-    *, now: datetime | None = None, include_waiting: bool = False, stale_after_seconds: int = 0
+    *,
+    now: datetime | None = None,
+    include_waiting: bool = False,
+    stale_after_seconds: int = 0,
+    dead_owner_prefix: str = "",
 ) -> RecoveryReport:
     """Hand back rows whose lease expired and re-enqueue waiting rows.
 
@@ -136,19 +140,26 @@ def work_recover(
     with ``stale_after_seconds`` to skip rows that were just enqueued). Enqueues happen
     on commit. A row another worker renews meanwhile is left alone (the CAS includes the
     expired lease).
+
+    ``dead_owner_prefix``: also hand back, expired or not, the leases whose owner starts
+    with it: a process known to be dead (``<host>:<pid>:``, a worker process the
+    embedded gateway saw exit).
     """
     now = now or timezone.now()
     report = RecoveryReport()
     for kind in work_kinds():
         manager = kind.model._default_manager
         with transaction.atomic():
+            gone = Q(lease_expires_at__lt=now)
+            if dead_owner_prefix:
+                gone |= Q(lease_owner__startswith=dead_owner_prefix)
             expired = list(
-                manager.filter(
-                    status__in=kind.claimed_statuses, lease_expires_at__lt=now
-                ).values_list("pk", flat=True)[: kind.batch_size]
+                manager.filter(gone, status__in=kind.claimed_statuses).values_list("pk", flat=True)[
+                    : kind.batch_size
+                ]
             )
             released = manager.filter(
-                pk__in=expired, status__in=kind.claimed_statuses, lease_expires_at__lt=now
+                gone, pk__in=expired, status__in=kind.claimed_statuses
             ).update(status=kind.waiting_status, lease_owner="", lease_expires_at=None)
             report.released[kind.label] = released
             to_enqueue = expired if released else []

@@ -5,7 +5,9 @@ Each gateway process keeps a registry of its live connections. ``publish`` (the
 worker threads hand it to the server's event loop thread-safely. In team mode the event
 goes through the channel layer group ``gateway.events``, which has one member per
 gateway process (a listener task), not one per socket: a group send costs one Redis
-message per process, and each process fans out locally.
+message per process, and each process fans out locally. An embedded gateway's worker
+processes (``OPENCLAW_WORKER_PROCESSES``) hand their events to the gateway over its
+local broker (``core.localbroker``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Protocol
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from core import localbroker
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,10 @@ def publish(
     }
     if settings.REDIS_URL:
         _publish_layer(message)
+        return
+    if settings.EMBEDDED_BROKER_SOCKET:
+        # A worker process of an embedded gateway: its sockets are the gateway's.
+        localbroker.relay_event(message)
         return
     publish_local(message)
 

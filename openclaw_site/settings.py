@@ -149,6 +149,15 @@ SHUTDOWN_TIMEOUT_SECONDS = 5.0
 WORK_LEASE_SECONDS = env_int("OPENCLAW_WORK_LEASE_SECONDS", 300, minimum=10)
 SWEEP_INTERVAL_SECONDS = env_int("OPENCLAW_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maximum=64)
+# Embedded mode: run tasks in this many worker processes started by the gateway (each
+# with OPENCLAW_WORKER_THREADS threads) instead of on threads of the gateway process;
+# 0 keeps everything in one process (the least memory). Each process is a core's worth
+# of Python: on a 2-core machine 2 processes about double Telegram throughput, for
+# ~60 MB more each. Ignored in team mode, whose workers are `celery worker` processes.
+EMBEDDED_WORKER_PROCESSES = env_int("OPENCLAW_WORKER_PROCESSES", 0, minimum=0, maximum=32)
+# Set by the gateway for the worker processes it starts (core.localbroker): their broker
+# is the gateway's memory queues, and their events go to the gateway's sockets.
+EMBEDDED_BROKER_SOCKET = env_str("OPENCLAW_BROKER_SOCKET", "")
 # Channel sends that fail transiently are retried after 1, 2, 4 ... times this (capped at
 # 5 minutes; a 429's retry_after wins when longer), at most 8 attempts.
 CHANNEL_RETRY_BASE_MS = env_int("OPENCLAW_CHANNEL_RETRY_BASE_MS", 1000, minimum=10)
@@ -280,7 +289,9 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 if not REDIS_URL:
     # kombu's memory transport sleeps 1 s between empty polls; ours wakes on publish,
     # so tasks start at once while an idle worker still only wakes every few seconds.
-    CELERY_BROKER_TRANSPORT = "core.kombu_memory:Transport"
+    CELERY_BROKER_TRANSPORT = (
+        "core.localbroker:Transport" if EMBEDDED_BROKER_SOCKET else "core.kombu_memory:Transport"
+    )
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"polling_interval": 5.0}
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

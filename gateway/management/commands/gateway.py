@@ -38,7 +38,7 @@ from channels_app.services.polling import pollers_ensure
 from core.datadir import DataDirError, bootstrap_data_dir, check_data_dir
 from core.leases import work_recover
 from gateway.consumers import announce_shutdown
-from gateway.embedded import EmbeddedCelery
+from gateway.embedded import EmbeddedRuntime
 from gateway.lib.tokens import STRENGTH_RULE, secret_is_strong
 from gateway.services import TokenError, describe_bootstrap, gateway_bootstrap, weak_credentials
 
@@ -268,9 +268,10 @@ class Command(BaseCommand):
             timeout_graceful_shutdown=2,
         )
         server = GatewayServer(config)
-        celery = EmbeddedCelery(
-            # A poller holds a thread through each long poll: one more thread each.
-            concurrency=settings.EMBEDDED_WORKER_THREADS + self.pollers,
+        celery = EmbeddedRuntime(
+            threads=settings.EMBEDDED_WORKER_THREADS,
+            pollers=self.pollers,
+            processes=settings.EMBEDDED_WORKER_PROCESSES,
             hostname=f"gateway-{os.getpid()}@{socket.gethostname()}",
         )
 
@@ -282,12 +283,16 @@ class Command(BaseCommand):
             )
             self.stdout.flush()
             if embedded:
-                celery.start()
+                for line in celery.start():
+                    self.stdout.write(line)
+                self.stdout.flush()
 
         def on_stopping() -> None:
             # Before the port is freed: a gateway started next must find no run of this
-            # process in flight. Each is cut off and handed back, not failed.
-
+            # process in flight. Each is cut off and handed back, not failed (worker
+            # processes do the same on SIGTERM).
+            if embedded:
+                celery.stopping()
             watchdog().shutdown(wait_s=RUN_CUTOFF_WAIT_S)
 
         server.on_started = on_started
