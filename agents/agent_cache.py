@@ -15,6 +15,7 @@ from core.ttlcache import TTLCache
 AGENT_CACHE_S = 5.0
 _DEFAULT_KEY = "default"
 _by_pk: TTLCache[int, Agent] = TTLCache("agents.by_pk", ttl_s=AGENT_CACHE_S)
+_by_slug: TTLCache[str, Agent] = TTLCache("agents.by_slug", ttl_s=AGENT_CACHE_S)
 _default: TTLCache[str, Agent | None] = TTLCache(
     "agents.default", ttl_s=AGENT_CACHE_S, max_entries=1
 )
@@ -23,6 +24,7 @@ _default: TTLCache[str, Agent | None] = TTLCache(
 def forget_agents(*args: object, **kwargs: object) -> None:
     """Forget every cached agent (a post_save/post_delete receiver for ``Agent``)."""
     _by_pk.clear()
+    _by_slug.clear()
     _default.clear()
 
 
@@ -33,6 +35,16 @@ def agent_by_pk(pk: int) -> Agent | None:
         agent = selectors.agent_by_pk(pk)
         if agent is not None:
             _by_pk.set(pk, agent)
+    return agent
+
+
+def agent_by_slug(slug: str) -> Agent | None:
+    """The agent with this slug (a missing one is not cached, as in ``agent_by_pk``)."""
+    agent = _by_slug.get(slug)
+    if agent is None:
+        agent = Agent.objects.filter(slug=slug).first()
+        if agent is not None:
+            _by_slug.set(slug, agent)
     return agent
 
 

@@ -149,14 +149,11 @@ SHUTDOWN_TIMEOUT_SECONDS = 5.0
 WORK_LEASE_SECONDS = env_int("OPENCLAW_WORK_LEASE_SECONDS", 300, minimum=10)
 SWEEP_INTERVAL_SECONDS = env_int("OPENCLAW_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maximum=64)
-# Embedded mode: run tasks in this many worker processes started by the gateway (each
-# with OPENCLAW_WORKER_THREADS threads) instead of on threads of the gateway process;
-# 0 keeps everything in one process (the least memory). Each process is a core's worth
-# of Python: on a 2-core machine 2 processes about double Telegram throughput, for
-# ~60 MB more each. Ignored in team mode, whose workers are `celery worker` processes.
+# Embedded mode: run tasks in this many worker processes the gateway starts (each with
+# OPENCLAW_WORKER_THREADS threads; gateway/workers.py); 0: on the gateway's own threads
+# (the least memory). Team mode ignores it: its workers are `celery worker` processes.
 EMBEDDED_WORKER_PROCESSES = env_int("OPENCLAW_WORKER_PROCESSES", 0, minimum=0, maximum=32)
-# Set by the gateway for the worker processes it starts (core.localbroker): their broker
-# is the gateway's memory queues, and their events go to the gateway's sockets.
+# Set by the gateway for its worker processes: their broker (core.localbroker).
 EMBEDDED_BROKER_SOCKET = env_str("OPENCLAW_BROKER_SOCKET", "")
 # Channel sends that fail transiently are retried after 1, 2, 4 ... times this (capped at
 # 5 minutes; a 429's retry_after wins when longer), at most 8 attempts.

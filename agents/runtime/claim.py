@@ -7,23 +7,28 @@ and answers the newest message with the others merged in; ``steer`` merges queue
 messages into the running turn at its next tool boundary, and falls back to followup
 when the turn ends first. Merged runs end with their turn (status ``merged``).
 
-The claim itself is ``core.leases.lease_claim``: compare-and-set on the status, with
-the lease. A turn that ends kicks the session's next queued run (``kick_next``).
+The claim itself is ``core.leases.lease_claim``'s compare-and-set on the status, with
+the lease, in one UPDATE that also sets ``started_at`` and requires the ``attempts`` read
+a moment before: so the turn knows, without reading again, whether an earlier attempt
+may have left steps. A turn that ends kicks the session's next queued run (``kick_next``).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.agent_cache import agent_by_pk
 from agents.models import Agent, Run
-from agents.runtime.control import lease_seconds
+from agents.runtime.control import CancelSeen, cancel_mark, lease_seconds
 from agents.runtime.enqueue import run_advance_enqueue
-from core.leases import lease_claim
 from sessions_app.models import Session
 from sessions_app.services import session_lock
 
@@ -37,6 +42,10 @@ class Claimed:
     agent: Agent
     merged: list[tuple[int, str]]  # (pk, run_id) of runs merged into this one
     resumed: bool
+    # First attempt: no earlier worker ever held the run, so it has no steps yet.
+    fresh: bool
+    # The claim read the cancel flag and set the lease: the turn's first check.
+    seen: CancelSeen
 
 
 def queue_mode(session: Session) -> str:
@@ -72,6 +81,8 @@ def _queued_run(run_pk: int) -> Run | None:
 @transaction.atomic
 def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
     """Claim a queued run (CAS + lease), applying the session's queue mode; or None."""
+    # Taken before the run is read: a cancel noted in this process from now on is seen.
+    seen = CancelSeen(at=time.monotonic(), mark=cancel_mark())
     run = _queued_run(run_pk)
     if run is None:
         return None
@@ -101,21 +112,18 @@ def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
         if mode in ("collect", "interrupt") and not run.cancel_requested
         else []
     )
-    if not lease_claim(
-        model=Run,
-        pk=run.pk,
-        from_statuses=[Run.Status.QUEUED],
-        to_status=Run.Status.RUNNING,
-        owner=owner,
-        seconds=lease_seconds(),
-        now=now,
-    ):
-        return None
     resumed = run.started_at is not None
-    if not resumed:
-        # Same transaction as the claim: no one sees the run running without it.
-        Run.objects.filter(pk=run.pk).update(started_at=now)
-        run.started_at = now
+    fresh = not resumed and run.attempts == 0
+    if _lease_claim(run, owner=owner, now=now, as_read=True):
+        run.attempts += 1
+        run.started_at = run.started_at or now
+    elif _lease_claim(run, owner=owner, now=now, as_read=False):
+        # PostgreSQL only (SQLite's claim transaction holds the write lock): another
+        # worker claimed the run and handed it back since it was read.
+        run.refresh_from_db(fields=["started_at", "attempts", "cancel_requested"])
+        resumed, fresh = True, False
+    else:
+        return None
     if merged:
         Run.objects.filter(pk__in=[pk for pk, _ in merged], status=Run.Status.QUEUED).update(
             status=Run.Status.MERGED, merged_into=run, updated_at=now
@@ -129,7 +137,35 @@ def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
             .values_list("pk", "run_id")
         )
     run.status = Run.Status.RUNNING
-    return Claimed(run=run, session=run.session, agent=run.agent, merged=merged, resumed=resumed)
+    return Claimed(
+        run=run,
+        session=run.session,
+        agent=run.agent,
+        merged=merged,
+        resumed=resumed,
+        fresh=fresh,
+        seen=seen,
+    )
+
+
+def _lease_claim(run: Run, *, owner: str, now: datetime, as_read: bool) -> bool:
+    """``core.leases.lease_claim``'s compare-and-set and lease, with ``started_at`` (set
+    by the first claim only), in one UPDATE. ``as_read``: only if no other claim came
+    since the run was read (same ``attempts``), so its ``started_at`` is known."""
+    where: dict[str, object] = {"pk": run.pk, "status": Run.Status.QUEUED}
+    if as_read:
+        where["attempts"] = run.attempts
+    started_at: datetime | Coalesce = (
+        (run.started_at or now) if as_read else Coalesce(F("started_at"), Value(now))
+    )
+    claimed = Run.objects.filter(**where).update(
+        status=Run.Status.RUNNING,
+        lease_owner=owner[:100],
+        lease_expires_at=now + timedelta(seconds=lease_seconds()),
+        attempts=F("attempts") + 1,
+        started_at=started_at,
+    )
+    return claimed == 1
 
 
 def steer_merge(claimed: Claimed) -> None:

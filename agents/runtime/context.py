@@ -106,8 +106,9 @@ def _after_reset(session: Session) -> Q:
     return Q(created_at__gt=session.last_reset_at)
 
 
-# (seq, the message as the model sees it, its run's public id)
-Row = tuple[int, ChatMessage, uuid.UUID | None]
+# (seq, the message as the model sees it, its run's public id as an int: a UUID's hash
+# and == are Python code, and every prompt looks each row's run up a few times)
+Row = tuple[int, ChatMessage, int | None]
 _ROW_FIELDS = ("seq", "role", "content", "details", "run_public_id")
 # Transcript rows per session, kept in-process and already converted: messages are
 # append-only, so each model call fetches only the rows added since the last one
@@ -120,34 +121,44 @@ ROW_CACHE_TTL_S = 300.0
 _rows_cache: TTLCache[tuple[Any, ...], tuple[float, list[Row]]] = TTLCache(
     "agents.history_rows", ttl_s=ROW_CACHE_TTL_S, max_entries=ROW_CACHE_SESSIONS
 )
-# Group info of runs that ended (immutable from then on): public id → trigger seq.
+# Group info of runs that ended (immutable from then on): public id (int) → trigger seq.
 ENDED_RUNS_MAX = 20_000
 ENDED_RUNS_TTL_S = 3600.0
-_ended_runs: TTLCache[uuid.UUID, tuple[int | None]] = TTLCache(
+_ended_runs: TTLCache[int, tuple[int | None]] = TTLCache(
     "agents.ended_runs", ttl_s=ENDED_RUNS_TTL_S, max_entries=ENDED_RUNS_MAX
 )
 
 
 def _rows(values: Iterable[tuple[Any, ...]]) -> list[Row]:
     return [
-        (seq, _to_chat(role, content, details or {}), run_public_id)
+        (
+            seq,
+            _to_chat(role, content, details or {}),
+            None if run_public_id is None else run_public_id.int,
+        )
         for seq, role, content, details, run_public_id in values
     ]
 
 
 def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
     key = (session.pk, session.session_id, session.last_reset_at, first_kept)
-    rows = Message.objects.filter(session=session, role__in=_ROLES).filter(_after_reset(session))
+    # One filter() call: each chained one clones and resolves the query again.
+    where: dict[str, Any] = {"session_id": session.pk, "role__in": _ROLES}
+    if session.last_reset_at is not None:
+        where["created_at__gt"] = session.last_reset_at  # as ``_after_reset``
     if first_kept is not None:
-        rows = rows.filter(seq__gte=first_kept)
+        where["seq__gte"] = first_kept
     now = time.monotonic()
     loaded_at, cached = _rows_cache.get(key) or (now, [])
     if cached and now - loaded_at < ROW_CACHE_TTL_S:
-        newer = rows.filter(seq__gt=cached[-1][0]).order_by("seq").values_list(*_ROW_FIELDS)
+        where["seq__gt"] = cached[-1][0]
+        newer = Message.objects.filter(**where).order_by("seq").values_list(*_ROW_FIELDS)
         fetched = [*cached, *_rows(newer)][-MAX_HISTORY_MESSAGES:]
     else:
         loaded_at = now
-        latest = rows.order_by("-seq").values_list(*_ROW_FIELDS)[:MAX_HISTORY_MESSAGES]
+        latest = (Message.objects.filter(**where).order_by("-seq").values_list(*_ROW_FIELDS))[
+            :MAX_HISTORY_MESSAGES
+        ]
         fetched = _rows(reversed(list(latest)))
     _rows_cache.set(key, (loaded_at, fetched))
     return fetched
@@ -155,7 +166,7 @@ def _history_rows(session: Session, first_kept: int | None) -> list[Row]:
 
 def remember_ended_run(public_id: uuid.UUID, trigger_seq: int | None) -> None:
     """Record a run that just ended (its grouping never changes again)."""
-    _ended_runs.set(public_id, (trigger_seq,))
+    _ended_runs.set(public_id.int, (trigger_seq,))
 
 
 def forget_history() -> None:
@@ -172,9 +183,10 @@ def history_for(*, session: Session, run: Run | None) -> History:
     fetched = _history_rows(session, first_kept)
     groups = _run_groups({r[2] for r in fetched if r[2] is not None}, run)
     kept: list[tuple[tuple[int, int], ChatMessage]] = []
-    for seq, message, run_public_id in fetched:
-        if run_public_id is not None and run_public_id in groups:
-            include, group_seq = groups[run_public_id]
+    for seq, message, run_key in fetched:
+        group = None if run_key is None else groups.get(run_key)
+        if group is not None:
+            include, group_seq = group
             if not include:
                 continue
             key = (group_seq if group_seq is not None else seq, seq)
@@ -187,22 +199,20 @@ def history_for(*, session: Session, run: Run | None) -> History:
     return History(summary, repair(chat), compaction_seq, seq_of)
 
 
-def _run_groups(
-    public_ids: Iterable[uuid.UUID], run: Run | None
-) -> dict[uuid.UUID, tuple[bool, int | None]]:
-    """Map each run public id to (include it?, the trigger seq its turn is sorted by).
-
-    Runs that ended are answered from ``_ended_runs``; only the others are queried.
+def _run_groups(run_keys: Iterable[int], run: Run | None) -> dict[int, tuple[bool, int | None]]:
+    """Map each run public id (int) to (include it?, the trigger seq its turn is sorted
+    by). Runs that ended are answered from ``_ended_runs``; only the others are queried.
     """
-    out: dict[uuid.UUID, tuple[bool, int | None]] = {}
+    out: dict[int, tuple[bool, int | None]] = {}
     ids = []
-    for public_id in public_ids:
-        if run is not None and public_id == run.public_id:
-            out[public_id] = (True, run.trigger_seq)  # the turn being answered
-        elif (ended := _ended_runs.get(public_id)) is not None:
-            out[public_id] = (True, ended[0])
+    current = None if run is None else run.public_id.int
+    for key in run_keys:
+        if key == current and run is not None:
+            out[key] = (True, run.trigger_seq)  # the turn being answered
+        elif (ended := _ended_runs.get(key)) is not None:
+            out[key] = (True, ended[0])
         else:
-            ids.append(public_id)
+            ids.append(uuid.UUID(int=key))
     if not ids:
         return out
     for public_id, pk, status, trigger, merged_pk, merged_trigger in Run.objects.filter(
@@ -220,9 +230,9 @@ def _run_groups(
             )
             if run is not None and status == Run.Status.MERGED and merged_pk is not None:
                 include = True
-        out[public_id] = (include, group_trigger)
+        out[public_id.int] = (include, group_trigger)
         if status in _ENDED or (status == Run.Status.MERGED and merged_pk is not None):
-            _ended_runs.set(public_id, (group_trigger,))
+            _ended_runs.set(public_id.int, (group_trigger,))
     return out
 
 

@@ -4,12 +4,19 @@ Between steps, before every streamed chunk is shown, and while a tool runs, the 
 checks its cancel flag (``chat.abort``), its lease (renewed) and its deadline
 (``AGENT_RUN_TIMEOUT_S``). Where it cannot check (a stalled provider, a stuck tool), the
 process's watchdog (``agents.runtime.watchdog``) stops it and says so in its ``Flight``.
+
+The flag is read from the database at once after a cancel was requested in this process
+(``note_cancel``: ``chat.abort``, ``/stop``, the interrupt queue mode), else at most
+every ``CHECK_EVERY_S``: a cancel from another process (team mode) is seen that late,
+one from this process before the next chunk is shown.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -20,8 +27,9 @@ from agents.models import Run
 from agents.runtime.watchdog import Flight
 from core.leases import lease_owner_id, lease_renew
 
-# The cancel flag is read before every chunk is shown: nothing appears after a stop.
-CHECK_EVERY_S = 0.0
+# The cancel flag is read at most this often unless a cancel was noted in this process
+# (``note_cancel``): the bound on how late a cancel from another process is seen.
+CHECK_EVERY_S = 0.1
 SLEEP_SLICE_S = 0.1
 # A wait (cooldown) re-checks the database this often; the watchdog wakes it at once on
 # abort, time limit or shutdown.
@@ -36,6 +44,32 @@ class StopRunError(Exception):
     def __init__(self, why: str) -> None:
         super().__init__(why)
         self.why = why
+
+
+@dataclass(frozen=True)
+class CancelSeen:
+    """When the turn last read its cancel flag: ``time.monotonic()`` and ``cancel_mark()``
+    taken before the read."""
+
+    at: float
+    mark: int
+
+
+_cancel_marks = 0
+_cancel_marks_lock = threading.Lock()
+
+
+def note_cancel() -> None:
+    """A cancel was (or is about to be) requested in this process: every turn in flight
+    here reads its flag before it shows its next chunk. Call it when the flag is set and
+    again on commit (a read before the commit does not see it yet)."""
+    global _cancel_marks  # noqa: PLW0603
+    with _cancel_marks_lock:
+        _cancel_marks += 1
+
+
+def cancel_mark() -> int:
+    return _cancel_marks
 
 
 def lease_seconds() -> int:
@@ -71,11 +105,13 @@ class Control:
         owner: str,
         started_at: datetime | None,
         clock: Callable[[], float] = time.monotonic,
+        seen: CancelSeen | None = None,
     ) -> None:
         self.run_pk = run_pk
         self.owner = owner
         self.clock = clock
-        self.last_check_at = 0.0
+        # The last read of the flag (the claim's): real time, not self.clock.
+        self.seen = seen or CancelSeen(at=-CHECK_EVERY_S, mark=-1)
         self.last_renew_at = clock()
         elapsed = (timezone.now() - (started_at or timezone.now())).total_seconds()
         self.deadline = clock() + max(0.0, settings.AGENT_RUN_TIMEOUT_S - elapsed)
@@ -88,9 +124,11 @@ class Control:
         now = self.clock()
         if now >= self.deadline:
             raise StopRunError("timeout")
-        if not force and now - self.last_check_at < CHECK_EVERY_S:
+        mark = cancel_mark()
+        at = time.monotonic()
+        if not force and mark == self.seen.mark and at - self.seen.at < CHECK_EVERY_S:
             return
-        self.last_check_at = now
+        self.seen = CancelSeen(at=at, mark=mark)
         row = _cancel_and_owner(self.run_pk)
         if row is None or row[1] != self.owner[:100]:
             raise StopRunError("lost")

@@ -73,6 +73,9 @@ class Ending:
     flush_delta: bool = False  # the last coalesced delta goes out before the final
     log_level: int = logging.INFO
     log_text: str = ""
+    # The run's CAS requires its cancel flag unset (succeeded: the stream's last chunk
+    # was not followed by a read of the flag).
+    unless_cancelled: bool = False
 
 
 class Finish:
@@ -101,7 +104,7 @@ class Finish:
     def succeeded(self, result: ModelResult) -> None:
         text, done = result.text, result.done
         usage = usage_dict(self.model.usage)
-        self._end(
+        ended = self._end(
             Ending(
                 status=Run.Status.SUCCEEDED,
                 chat_state="final",
@@ -119,8 +122,13 @@ class Finish:
                 stop_reason=done.stop_reason,
                 flush_delta=True,
                 log_text="succeeded",
+                unless_cancelled=True,
             )
         )
+        if not ended:
+            # A cancel came after the stream's last check (or the run is not ours any
+            # more): this raises it, and the turn ends the run aborted with the text.
+            self.control.check(force=True)
 
     def aborted(self) -> None:
         text = self.say.text
@@ -187,12 +195,13 @@ class Finish:
             watchdog_hand_back(self.control.flight)
 
     # the skeleton ---------------------------------------------------------------------
-    def _end(self, e: Ending) -> None:
+    def _end(self, e: Ending) -> bool:
+        """End the run as ``e`` says; False when its CAS found it not ours to end."""
         run = self.run
         with transaction.atomic():
             session_lock(session_pk=self.c.session.pk)
-            if not self._cas(e.status, **e.run_fields):
-                return
+            if not self._cas(e.status, unless_cancelled=e.unless_cancelled, **e.run_fields):
+                return False
             if e.model_step is not None and self.model.step_no is not None:
                 steps.model_step_done(run, self.model.step_no, e.model_step)
             if e.steps_error is not None:
@@ -222,6 +231,7 @@ class Finish:
             )
             kick_next(self.c.session.pk)
         logger.log(e.log_level, "run %s %s", run.run_id, e.log_text, extra={"run_id": run.run_id})
+        return True
 
     def _deliver_reply(self, text: str) -> None:
         """A run that answers a channel message queues its reply in that chat's outbox.
@@ -262,13 +272,18 @@ class Finish:
                 extra={"run_id": run.run_id},
             )
 
-    def _cas(self, status: str, **fields: Any) -> bool:
+    def _cas(self, status: str, *, unless_cancelled: bool = False, **fields: Any) -> bool:
         """CAS running → ``status`` while this worker still holds the lease."""
         fields.setdefault("step_count", self.numbers.taken)
+        where: dict[str, Any] = {
+            "pk": self.run.pk,
+            "status": Run.Status.RUNNING,
+            "lease_owner": self.control.owner[:100],
+        }
+        if unless_cancelled:
+            where["cancel_requested"] = False
         return (
-            Run.objects.filter(
-                pk=self.run.pk, status=Run.Status.RUNNING, lease_owner=self.control.owner[:100]
-            ).update(
+            Run.objects.filter(**where).update(
                 status=status,
                 finished_at=timezone.now(),
                 lease_owner="",

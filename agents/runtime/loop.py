@@ -55,7 +55,9 @@ class Turn:
     def __init__(self, claimed: Claimed, owner: str, clock: Callable[[], float]) -> None:
         run, session, agent = claimed.run, claimed.session, claimed.agent
         self.c = claimed
-        self.control = Control(run_pk=run.pk, owner=owner, started_at=run.started_at, clock=clock)
+        self.control = Control(
+            run_pk=run.pk, owner=owner, started_at=run.started_at, clock=clock, seen=claimed.seen
+        )
         self.say = Announcer(
             run_id=run.run_id,
             session_key=session.key,
@@ -92,9 +94,12 @@ class Turn:
         """Step until a model call answers without tools; raise to end otherwise."""
         run = self.c.run
         self.allowed.update(self.place.tools())
+        first = True
         while True:
-            self.control.check(force=True)
-            found = steps.steps_of(run)
+            # The claim has just read the flags, and a fresh run has no steps yet.
+            self.control.check(force=not first)
+            found = [] if first and self.c.fresh else steps.steps_of(run)
+            first = False
             self.numbers.next_no = (found[-1].step_no if found else 0) + 1
             self._settle_interrupted(found)
             pending = steps.pending_tool_calls(found)

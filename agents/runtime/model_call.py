@@ -205,7 +205,9 @@ class ModelSteps:
             # stopping, not the key failing: no cooldown, no next attempt.
             self.control.stopped()
             raise
-        self.control.check(force=True)
+        # Before tools run, the flag is read; a final answer is written only if no cancel
+        # came meanwhile (``Finish.succeeded``'s compare-and-set requires it).
+        self.control.check(force=done is not None and bool(done.tool_calls))
         if done is None:
             raise ProviderError(
                 f"{attempt.profile.provider}: the stream ended without a result", reason="truncated"

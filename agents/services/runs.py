@@ -38,15 +38,18 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.agent_cache import agent_by_slug
 from agents.agent_cache import default_agent as cached_default_agent
 from agents.models import Agent, Run
 from agents.runtime.announce import queued_run_aborted
 from agents.runtime.claim import ACTIVE_STATUSES, kick_next, queue_mode
+from agents.runtime.control import note_cancel
 from agents.runtime.enqueue import run_advance_enqueue
 from agents.runtime.model_config import NoModelConfiguredError, model_chain
 from agents.runtime.watchdog import watchdog
 from agents.selectors import default_agent_slug, default_slug_of
 from sessions_app.lib import keys
+from sessions_app.models import Session
 from sessions_app.selectors import run_reply
 from sessions_app.services import session_get_or_create, session_message_append
 
@@ -119,7 +122,7 @@ def _resolve_target(*, session_key: str | None, agent_slug: str | None) -> tuple
     key_agent = keys.parse_agent_id(key) if key else None
     if agent_slug:
         wanted = agent_slug.strip().lower()
-        agent = Agent.objects.filter(slug=wanted).first()
+        agent = agent_by_slug(wanted)
         if agent is None:
             raise RunError(
                 f"unknown agent id {agent_slug!r}; agents.list shows the configured agents"
@@ -131,11 +134,7 @@ def _resolve_target(*, session_key: str | None, agent_slug: str | None) -> tuple
             )
     elif key_agent:
         known = default[0] if default else None
-        agent = (
-            known
-            if known is not None and known.slug == key_agent
-            else Agent.objects.filter(slug=key_agent).first()
-        )
+        agent = known if known is not None and known.slug == key_agent else agent_by_slug(key_agent)
         if agent is None:
             raise RunError(
                 f"session key {key!r} names agent {key_agent!r}, which does not exist; "
@@ -159,6 +158,7 @@ def run_start(
     origin: str = Run.Origin.GATEWAY,
     reply_to: Mapping[str, Any] | None = None,
     trusted_sender: bool = True,
+    session: Session | None = None,
 ) -> RunStart:
     """Accept one user message and queue the agent turn that answers it.
 
@@ -168,7 +168,8 @@ def run_start(
     reason ``send``), creates the queued run and enqueues ``agents.run_advance`` on
     commit. Raises ``RunError`` for a bad key, an unknown agent or a missing key.
     ``trusted_sender=False`` (a channel message from someone who is not an owner) makes
-    the turn run sandboxed whatever its session.
+    the turn run sandboxed whatever its session. ``session``: the session of that key,
+    read in this transaction already (the inbox's), so it is not read again.
     """
     run_id = idempotency_key.strip()
     if not run_id:
@@ -178,7 +179,8 @@ def run_start(
     # A retry of a known key is found by the run's unique run_id below (IntegrityError),
     # so the common case (a new key) costs no lookup.
     agent, key = _resolve_target(session_key=session_key, agent_slug=agent_slug)
-    session, _ = session_get_or_create(key=key, agent_slug=agent.slug)
+    if session is None or session.key != key:
+        session, _ = session_get_or_create(key=key, agent_slug=agent.slug)
     try:
         model = model_chain(agent=agent, session_override=session.model_override)[0]
     except NoModelConfiguredError:
@@ -213,9 +215,12 @@ def run_start(
         if existing is None:
             raise
         return RunStart(existing, created=False)
-    if queue_mode(session) == "interrupt":
-        # The running turn stops at its next check; this newest message is answered next.
-        Run.objects.filter(session=session, status=Run.Status.RUNNING).update(cancel_requested=True)
+    # Interrupt mode: the running turn stops at its next check; this newest message is
+    # answered next.
+    if queue_mode(session) == "interrupt" and Run.objects.filter(
+        session=session, status=Run.Status.RUNNING
+    ).update(cancel_requested=True):
+        _cancel_noted()
     run_advance_enqueue(run.pk)
     return RunStart(run, created=True)
 
@@ -251,6 +256,13 @@ def run_status(*, run_id: str) -> RunStatus | None:
 
 
 # --- abort -----------------------------------------------------------------------------
+def _cancel_noted() -> None:
+    """A running run's cancel flag is set: the turns of this process read their flags
+    before their next chunk (now, and again once it is committed)."""
+    note_cancel()
+    transaction.on_commit(note_cancel)
+
+
 @transaction.atomic
 def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
     """Abort the session's active runs (or just ``run_id``); return the run ids aborted.
@@ -292,6 +304,7 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
         # (within its poll interval; at once when that is this process).
         if Run.objects.filter(pk=pk, status=Run.Status.RUNNING).update(cancel_requested=True):
             aborted.append(rid)
+            _cancel_noted()
             transaction.on_commit(watchdog().poke)
     if aborted:
         for session_pk in session_pks:
