@@ -27,7 +27,10 @@ class ChannelsAppConfig(AppConfig):
         # Imports here, not at the top: models and what imports them load only once the
         # app registry is ready (Django's rule for AppConfig modules).
         from channels_app import work  # noqa: F401, PLC0415  (registers inbox/outbox with the sweeper)
-        from channels_app.services.outbound import outbound_deliver  # noqa: PLC0415  (app registry)
+        from channels_app.services.outbound import (  # noqa: PLC0415  (app registry)
+            enabled_accounts_forget,
+            outbound_deliver,
+        )
         from core import redact  # noqa: PLC0415  (app registry)
         from core.delivery import register_deliverer  # noqa: PLC0415  (app registry)
 
@@ -38,6 +41,9 @@ class ChannelsAppConfig(AppConfig):
         account = self.get_model("ChannelAccount")
         for signal in (post_save, post_delete):
             signal.connect(redact.forget, sender=account, dispatch_uid="forget_channel_secrets")
+            signal.connect(
+                enabled_accounts_forget, sender=account, dispatch_uid="forget_enabled_accounts"
+            )
         post_save.connect(
             pollers_ensure_on_commit, sender=account, dispatch_uid="channel_pollers_ensure"
         )

@@ -26,7 +26,7 @@ Sender entries may be numeric ids, ``@username``, or carry a ``tg:`` / ``telegra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -92,8 +92,12 @@ def is_owner(policy: Policy, sender: Sender) -> bool:
     return listed(entries, sender, kind=policy.kind)
 
 
-def decide_direct(policy: Policy, sender: Sender, *, approved: bool) -> Decision:
-    """A direct message: ``approved`` says whether pairing allowlisted this sender."""
+def decide_direct(
+    policy: Policy, sender: Sender, *, approved: bool | Callable[[], bool]
+) -> Decision:
+    """A direct message: ``approved`` says whether pairing allowlisted this sender; a
+    callable is only called when the answer matters (not for ``open`` or ``disabled``:
+    it is a database read)."""
     owner = is_owner(policy, sender)
     mode = policy.dm_policy
     if mode not in DM_POLICIES or mode == "disabled":
@@ -105,6 +109,8 @@ def decide_direct(policy: Policy, sender: Sender, *, approved: bool) -> Decision
             if wildcard
             else Decision("drop", 'dmPolicy "open" needs "*" in allowFrom; nothing accepted')
         )
+    if callable(approved):
+        approved = approved()
     if owner or approved or listed(policy.allow_from, sender, kind=policy.kind):
         return Decision("accept", "sender paired" if approved else "sender allowed", owner)
     if mode == "pairing":

@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agents.selectors import route_resolve
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 # What the model is given of one message at most; the row keeps all of it.
 MODEL_TEXT_LIMIT = 32_000
 _CHAT_LOCK_NAMESPACE = 0x696E6278  # "inbx": pg_advisory_xact_lock(namespace, chat hash)
+# How stale the account's last_update_at (display only) may be after a webhook update.
+LAST_UPDATE_RESOLUTION = timedelta(seconds=5)
 
 
 # --- store ------------------------------------------------------------------------------
@@ -97,46 +100,73 @@ def inbound_store(
         if accounts.update(**changes) != 1:
             logger.info("%s: the poll lease moved on; batch not stored", account)
             return []
-    elif updates:
+    elif updates and not _recently_updated(account, now):
         ChannelAccount.objects.filter(pk=account.pk).update(last_update_at=now)
+        account.last_update_at = now
     if not updates:
         return []
     wanted = {u.external_id[:200]: u for u in updates}
-    known = set(
-        InboundMessage.objects.filter(account=account, external_id__in=list(wanted)).values_list(
-            "external_id", flat=True
-        )
-    )
-    new = [_row(account, u, now) for ext, u in wanted.items() if ext not in known]
-    created: list[InboundMessage] = []
-    try:
-        with transaction.atomic():
-            created = InboundMessage.objects.bulk_create(new)
-    except IntegrityError:  # the same update stored concurrently (webhook retry): one by one
-        for row in new:
-            try:
-                with transaction.atomic():
-                    row.save()
-                created.append(row)
-            except IntegrityError:
-                continue
-    if len(wanted) > len(created):
-        logger.info("%s: %d redelivered updates dropped", account, len(wanted) - len(created))
-    pks = [row.pk for row in created if row.status == InboundMessage.Status.RECEIVED]
+    new = {row.public_id: row for row in (_row(account, u, now) for u in wanted.values())}
+    # INSERT … ON CONFLICT DO NOTHING: an update stored already (redelivered, or stored
+    # concurrently by a webhook retry) is skipped by the unique (account, external id),
+    # with no error and no savepoint; the rows inserted are read back by their public ids.
+    InboundMessage.objects.bulk_create(new.values(), ignore_conflicts=True)
+    created = InboundMessage.objects.filter(public_id__in=list(new)).order_by("pk")
+    pks: list[int] = []
+    stored = 0
+    for pk, public_id in created.values_list("pk", "public_id"):
+        stored += 1
+        if new[public_id].status == InboundMessage.Status.RECEIVED:
+            pks.append(pk)
+    if len(wanted) > stored:
+        logger.info("%s: %d redelivered updates dropped", account, len(wanted) - stored)
     enqueue_on_commit(INBOUND_TASK, pks)
     return pks
 
 
+def _recently_updated(account: ChannelAccount, now: datetime) -> bool:
+    """Whether ``last_update_at`` (shown by the admin and ``channels.status``, nothing
+    decides on it) was written less than ``LAST_UPDATE_RESOLUTION_S`` ago: a webhook
+    burst then skips rewriting the account row for every request."""
+    last = account.last_update_at
+    return last is not None and timedelta(0) <= now - last < LAST_UPDATE_RESOLUTION
+
+
 # --- process ----------------------------------------------------------------------------
-def _lock_chat(account_pk: int, chat_id: str) -> None:
+def _lock_chat(account_pk: int, chat_id: str) -> bool:
     """Serialize the processing of one chat until the transaction ends (PostgreSQL; on
-    SQLite every transaction begins IMMEDIATE, so writers already take turns)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                [_CHAT_LOCK_NAMESPACE, f"{account_pk}:{chat_id}"],
-            )
+    SQLite every transaction begins IMMEDIATE, so writers already take turns). Return
+    whether a lock was waited for (what was read before it may be stale)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            [_CHAT_LOCK_NAMESPACE, f"{account_pk}:{chat_id}"],
+        )
+    return True
+
+
+def _oldest_waiting_head(inbound_pk: int) -> tuple[int, int, str] | None:
+    """(pk, account pk, chat id) of the oldest ``received`` row of ``inbound_pk``'s chat,
+    None unless ``inbound_pk`` itself is waiting.
+
+    One statement in SQL: through the ORM this lookup (the chat of one row, then its
+    oldest waiting row) took two queries, or subqueries that cost more CPU to compile
+    than the query costs to run.
+    """
+    table = connection.ops.quote_name(InboundMessage._meta.db_table)
+    waiting = InboundMessage.Status.RECEIVED.value
+    # The table name comes from the model; values are parameters.
+    sql = (
+        f"SELECT o.id, o.account_id, o.chat_id FROM {table} o INNER JOIN {table} h "  # noqa: S608
+        "ON h.account_id = o.account_id AND h.chat_id = o.chat_id "
+        "WHERE h.id = %s AND h.status = %s AND o.status = %s ORDER BY o.id LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [inbound_pk, waiting, waiting])
+        head = cursor.fetchone()
+    return None if head is None else (int(head[0]), int(head[1]), str(head[2]))
 
 
 def _policy(account: ChannelAccount) -> access.Policy:
@@ -165,8 +195,13 @@ def _decide(row: InboundMessage) -> access.Decision:
     if not account.enabled:
         return access.Decision("drop", "the channel account is disabled")
     if row.chat_type == "direct":
-        approved = allowlist_has(channel_account_id=account.pk, sender_refs=_sender_refs(row))
-        return access.decide_direct(policy, sender, approved=approved)
+        return access.decide_direct(
+            policy,
+            sender,
+            approved=lambda: allowlist_has(
+                channel_account_id=account.pk, sender_refs=_sender_refs(row)
+            ),
+        )
     return access.decide_group(policy, sender, chat_id=row.chat_id, mentioned=row.mentioned)
 
 
@@ -266,7 +301,7 @@ def _accept(row: InboundMessage, decision: access.Decision) -> dict[str, Any]:
     account = row.account
     agent_slug, key, matched_by = _route(row)
     direct = row.chat_type == "direct"
-    session_for_inbound(
+    session, _ = session_for_inbound(
         key=key,
         agent_slug=agent_slug,
         channel=account.kind,
@@ -309,6 +344,7 @@ def _accept(row: InboundMessage, decision: access.Decision) -> dict[str, Any]:
         origin="channel",
         reply_to=reply_to,
         trusted_sender=decision.owner,
+        session=session,
     )
     outcome["run_public_id"] = start.run.public_id
     return outcome
@@ -322,23 +358,12 @@ def inbound_process(*, inbound_pk: int) -> str | None:
     already, or another worker has the chat). When an older message of the chat was
     waiting, that one is processed and ``inbound_pk`` queued again on commit.
     """
-    head = (
-        InboundMessage.objects.filter(pk=inbound_pk, status=InboundMessage.Status.RECEIVED)
-        .values_list("account_id", "chat_id")
-        .first()
-    )
+    head = _oldest_waiting_head(inbound_pk)
+    if head is not None and _lock_chat(head[1], head[2]):
+        head = _oldest_waiting_head(inbound_pk)  # another worker may have had the chat
     if head is None:
         return None
-    account_pk, chat_id = head
-    _lock_chat(account_pk, chat_id)
-    row = (
-        InboundMessage.objects.select_related("account")
-        .filter(account_id=account_pk, chat_id=chat_id, status=InboundMessage.Status.RECEIVED)
-        .order_by("pk")
-        .first()
-    )
-    if row is None:
-        return None
+    row = InboundMessage.objects.select_related("account").get(pk=head[0])
     if row.pk != inbound_pk:
         enqueue_on_commit(INBOUND_TASK, [inbound_pk])
     fields: dict[str, Any] = {"status": InboundMessage.Status.PROCESSED}

@@ -16,8 +16,16 @@ from django.db import IntegrityError, transaction
 from channels_app.models import ChannelAccount, ChannelKind, OutboundMessage
 from channels_app.work import OUTBOUND_TASK, enqueue_on_commit
 from core.delivery import Accepted, ChannelMessage, DeliveryError
+from core.ttlcache import TTLCache
 
 logger = logging.getLogger(__name__)
+
+# Enabled accounts' pks by (kind, account id): every channel turn's reply is queued here.
+# Cleared by this process's account saves and deletes (``channels_app.apps``); an account
+# disabled on another host stops taking messages within ``ttl_s``.
+_enabled_accounts: TTLCache[tuple[str, str], int] = TTLCache(
+    "channels.enabled_accounts", ttl_s=5.0, max_entries=256
+)
 
 
 class OutboundError(DeliveryError):
@@ -71,19 +79,18 @@ def outbound_enqueue(
     kind = channel_kind_check(kind)
     if not text.strip():
         raise OutboundError("the message is empty; send some text")
-    account = ChannelAccount.objects.enabled().filter(kind=kind, account_id=account_id).first()
-    if account is None:
+    account_pk = _enabled_account_pk(kind, account_id)
+    if account_pk is None:
         raise OutboundError(
             f"no enabled {kind} account {account_id!r} is configured; add one in the admin "
             "(Channels → Channel accounts)"
         )
-    existing = OutboundMessage.objects.filter(dedupe_key=dedupe_key).first()
-    if existing is not None:
-        return Enqueued(existing, False)
+    # No lookup of the key first: a new key is the common case, and a key accepted
+    # already (a retried ending, a resent ``send``) fails the unique dedupe_key.
     try:
         with transaction.atomic():
             message = OutboundMessage.objects.create(
-                account=account,
+                account_id=account_pk,
                 chat_id=chat_id,
                 thread_id=thread_id,
                 reply_to_message_id=reply_to_message_id,
@@ -91,11 +98,41 @@ def outbound_enqueue(
                 dedupe_key=dedupe_key,
                 run_public_id=run_public_id,
             )
-    except IntegrityError:  # the same key accepted concurrently
-        return Enqueued(OutboundMessage.objects.get(dedupe_key=dedupe_key), False)
-    logger.info("outbound %s queued for %s", message.pk, account, extra={"outbound_id": message.pk})
+    except IntegrityError:
+        existing = OutboundMessage.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is None:
+            raise
+        return Enqueued(existing, False)
+    logger.info(
+        "outbound %s queued for %s:%s",
+        message.pk,
+        kind,
+        account_id,
+        extra={"outbound_id": message.pk},
+    )
     enqueue_on_commit(OUTBOUND_TASK, [message.pk])
     return Enqueued(message, True)
+
+
+def _enabled_account_pk(kind: str, account_id: str) -> int | None:
+    """The pk of the enabled account ``(kind, account_id)``, cached a few seconds."""
+    found, pk = _enabled_accounts.lookup((kind, account_id))
+    if found:
+        return pk
+    pk = (
+        ChannelAccount.objects.enabled()
+        .filter(kind=kind, account_id=account_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if pk is not None:  # a missing account is looked up again: one added is found at once
+        _enabled_accounts.set((kind, account_id), pk)
+    return pk
+
+
+def enabled_accounts_forget(**_kwargs: object) -> None:
+    """Forget the cached account pks (a post_save/post_delete receiver for accounts)."""
+    _enabled_accounts.clear()
 
 
 def outbound_deliver(outgoing: ChannelMessage) -> Accepted:

@@ -31,7 +31,6 @@ def session_reset_policy(session: Session) -> reset_lib.ResetPolicy:
     )
 
 
-@transaction.atomic
 def session_for_inbound(
     *,
     key: str,
@@ -52,25 +51,28 @@ def session_for_inbound(
     """
     if chat_type not in ChatType.values:
         raise SessionError(f"chat type {chat_type!r} is not one of {', '.join(ChatType.values)}")
-    session, created = session_get_or_create(
-        key=key,
-        agent_slug=agent_slug,
-        channel=channel,
-        account_id=account_id,
-        peer_kind=peer_kind,
-        peer_id=peer_id,
-        origin=origin,
-        display_name=display_name,
-        chat_type=chat_type,
-    )
-    if created:
-        return session, False
-    freshness = reset_lib.evaluate(
-        last_activity=session.last_activity_at or session.last_reset_at,
-        now=timezone.now(),
-        tz=ZoneInfo(settings.TIME_ZONE),
-        policy=session_reset_policy(session),
-    )
-    if not freshness.stale:
-        return session, False
-    return session_reset(key=key, reason=freshness.reason), True
+    # No savepoint: the inbox calls this in its transaction, and nothing here is caught
+    # and recovered from (a refusal is raised above, before the block).
+    with transaction.atomic(savepoint=False):
+        session, created = session_get_or_create(
+            key=key,
+            agent_slug=agent_slug,
+            channel=channel,
+            account_id=account_id,
+            peer_kind=peer_kind,
+            peer_id=peer_id,
+            origin=origin,
+            display_name=display_name,
+            chat_type=chat_type,
+        )
+        if created:
+            return session, False
+        freshness = reset_lib.evaluate(
+            last_activity=session.last_activity_at or session.last_reset_at,
+            now=timezone.now(),
+            tz=ZoneInfo(settings.TIME_ZONE),
+            policy=session_reset_policy(session),
+        )
+        if not freshness.stale:
+            return session, False
+        return session_reset(key=key, reason=freshness.reason), True

@@ -93,7 +93,10 @@ def session_lock(*, session_pk: int) -> None:
         Session.objects.select_for_update().filter(pk=session_pk).values_list("pk").first()
 
 
-@transaction.atomic
+# No savepoint: nested in a caller's transaction this runs on every turn, and nothing in
+# it recovers from an error (get_or_create's creation race has its own savepoint). An
+# error leaving it rolls back the caller's transaction, or the caller's savepoint.
+@transaction.atomic(savepoint=False)
 def session_get_or_create(
     *,
     key: str,
@@ -163,7 +166,6 @@ def _next_seq(session_pk: int, updates: Mapping[str, Any]) -> int | None:
     return None if row is None else int(row[0])
 
 
-@transaction.atomic
 def session_message_append(
     *,
     session: Session,
@@ -198,22 +200,31 @@ def session_message_append(
             output_tokens=output_tokens,
             total_tokens=int(usage.get("totalTokens", input_tokens + output_tokens)),
         )
-    seq = _next_seq(session.pk, updates)
-    if seq is None:
+    # No savepoint (this runs twice per turn, nested in the caller's transaction): an
+    # error rolls back the caller's transaction, or its own savepoint when it has one to
+    # recover with (agents' run_start, around this append and its run). A gone session
+    # writes nothing and is refused after the block, leaving the caller's usable.
+    with transaction.atomic(savepoint=False):
+        seq = _next_seq(session.pk, updates)
+        message = (
+            None
+            if seq is None
+            else Message.objects.create(
+                session=session,
+                seq=seq,
+                role=role,
+                content=content,
+                run_public_id=run_public_id,
+                model=model,
+                usage=dict(usage or {}),
+                stop_reason=stop_reason,
+                idempotency_key=idempotency_key,
+                details=dict(details or {}),
+                created_at=now,
+            )
+        )
+    if seq is None or message is None:
         raise SessionError(f"session {session.key} no longer exists")
-    message = Message.objects.create(
-        session=session,
-        seq=seq,
-        role=role,
-        content=content,
-        run_public_id=run_public_id,
-        model=model,
-        usage=dict(usage or {}),
-        stop_reason=stop_reason,
-        idempotency_key=idempotency_key,
-        details=dict(details or {}),
-        created_at=now,
-    )
     session.last_seq = seq
     session.last_activity_at = now
     for name, value in updates.items():
