@@ -15,6 +15,7 @@ run, outbox) that the sweeper and start-up recovery re-drive (``core.leases``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -203,7 +204,12 @@ class Channel(virtual.Channel):
         if got is None:
             raise Empty()
         queue, message = got
-        self.connection._deliver(message, queue)
+        transport: Any = getattr(self, "connection", None)
+        if transport is None:  # closed meanwhile (the worker is stopping): give it back
+            with contextlib.suppress(ConnectionError):
+                self._request("put", queue, message, reply=False)
+            raise Empty()
+        transport._deliver(message, queue)
 
     def drain_events(self, timeout: float | None = None, callback: Any = None) -> Any:
         if self._consumers and not self.qos.can_consume():

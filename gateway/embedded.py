@@ -25,6 +25,8 @@ from gateway.workers import WorkerProcesses
 logger = logging.getLogger(__name__)
 
 QUEUES = ("default", "llm", "connectors")
+# How long a stop waits for a worker still starting to be up.
+STARTING_WAIT_S = 3.0
 
 
 class EmbeddedCelery:
@@ -46,6 +48,9 @@ class EmbeddedCelery:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.ready = threading.Event()
+        # Set once the worker consumes (its consumer is up): stopping a worker still
+        # starting makes Celery log an "Unrecoverable error".
+        self.consuming = threading.Event()
         self.failed: BaseException | None = None
 
     def start(self) -> None:
@@ -72,6 +77,7 @@ class EmbeddedCelery:
                 without_gossip=True,
                 task_events=False,
                 loglevel=logging.WARNING,
+                ready_callback=lambda consumer: self.consuming.set(),
             )
             if self.with_beat:
                 self._start_beat(app)
@@ -94,6 +100,8 @@ class EmbeddedCelery:
         """Stop beat and the worker, waiting at most ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         self._stopped.set()
+        if self.worker is not None:
+            self.consuming.wait(max(0.0, min(STARTING_WAIT_S, deadline - time.monotonic())))
         if self.beat is not None:
             self.beat.stop()
         if self.worker is not None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fakes.llm_server import FakeServerProcess
+from tests.fakes.llm_server import FakeServerProcess, Hang
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.gateway_process import GatewayProcess, child_env, run_manage
 from tests.openclaw_client import OpenClawClient
@@ -129,6 +130,47 @@ def test_worker_processes_run_the_tasks_and_their_events_reach_the_gateways_sock
     wait_until("the workers to exit", lambda: not any(_alive(p) for p in replaced), within=10)
     assert "Traceback" not in gw.stderr, gw.stderr
     assert "exited with code -9; restarting" in gw.stderr
+
+
+def _run_holder(data: Path) -> tuple[int, int] | None:
+    """(pid of the worker holding the only running run, its attempts), read from SQLite."""
+    with sqlite3.connect(f"file:{data / 'gateway.sqlite3'}?mode=ro", uri=True) as db:
+        row = db.execute(
+            "SELECT lease_owner, attempts FROM agents_run WHERE status = 'running'"
+        ).fetchone()
+    if row is None or not row[0]:
+        return None
+    return int(str(row[0]).split(":")[1]), int(row[1])
+
+
+def test_a_worker_killed_mid_turn_hands_its_run_to_another_which_answers_once(
+    tmp_path: Path,
+    llm: FakeServerProcess,
+    tg: FakeTelegramServer,
+    gateways: list[GatewayProcess],
+) -> None:
+    data = tmp_path / "data"
+    env = gateway_env(data, llm, OPENCLAW_WORKER_PROCESSES="2")
+    telegram_setup(
+        env, tg, ("channels.telegram.allowFrom", '["*"]'), ("channels.telegram.dmPolicy", "open")
+    )
+    gw = start(gateways, env)
+    llm.script(Hang(60))  # the first model call never answers; the next one echoes
+    tg.push_message(TOKEN, chat_id=222, from_id=222, text="are you there?")
+    wait_until("the model call", llm.requests)
+    holder, attempts = wait_until("the worker running the turn", lambda: _run_holder(data))
+    assert attempts == 1
+    os.kill(holder, signal.SIGKILL)
+
+    assert wait_until("the reply", lambda: texts_to(tg, 222)) == ["echo: are you there?"]
+    time.sleep(1.0)  # a duplicate would arrive now
+    assert texts_to(tg, 222) == ["echo: are you there?"]
+    with sqlite3.connect(f"file:{data / 'gateway.sqlite3'}?mode=ro", uri=True) as db:
+        status, attempts = db.execute("SELECT status, attempts FROM agents_run").fetchone()
+    assert (status, attempts) == ("succeeded", 2)
+    gw.stop()
+    assert f"handed back the work of worker pid {holder}" in gw.stderr, gw.stderr
+    assert "Traceback" not in gw.stderr, gw.stderr
 
 
 def test_a_clean_stop_stops_the_workers(
