@@ -153,8 +153,7 @@ EMBEDDED_WORKER_THREADS = env_int("OPENCLAW_WORKER_THREADS", 4, minimum=1, maxim
 # OPENCLAW_WORKER_THREADS threads; gateway/workers.py); 0: on the gateway's own threads
 # (the least memory). Team mode ignores it: its workers are `celery worker` processes.
 EMBEDDED_WORKER_PROCESSES = env_int("OPENCLAW_WORKER_PROCESSES", 0, minimum=0, maximum=32)
-# Set by the gateway for its worker processes: their broker (core.localbroker).
-EMBEDDED_BROKER_SOCKET = env_str("OPENCLAW_BROKER_SOCKET", "")
+EMBEDDED_BROKER_SOCKET = env_str("OPENCLAW_BROKER_SOCKET", "")  # set for worker processes
 # Channel sends that fail transiently are retried after 1, 2, 4 ... times this (capped at
 # 5 minutes; a 429's retry_after wins when longer), at most 8 attempts.
 CHANNEL_RETRY_BASE_MS = env_int("OPENCLAW_CHANNEL_RETRY_BASE_MS", 1000, minimum=10)
@@ -218,6 +217,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "sessions_app",
     "pairing",
     "agents",
@@ -234,7 +234,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+from openclaw_site.login_settings import *  # noqa: E402, F403  (admin login rate limit)
 
 ROOT_URLCONF = "openclaw_site.urls"
 ASGI_APPLICATION = "openclaw_site.asgi.application"
@@ -284,10 +286,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # --- Celery -------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 if not REDIS_URL:
-    # kombu's memory transport sleeps 1 s between empty polls; ours wakes on publish,
-    # so tasks start at once while an idle worker still only wakes every few seconds.
+    # Woken on publish, unlike kombu's memory transport (1 s polls); see core/localbroker.
     CELERY_BROKER_TRANSPORT = (
-        "core.localbroker:Transport" if EMBEDDED_BROKER_SOCKET else "core.kombu_memory:Transport"
+        f"core.{'localbroker' if EMBEDDED_BROKER_SOCKET else 'kombu_memory'}:Transport"
     )
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"polling_interval": 5.0}
 else:
