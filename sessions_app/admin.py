@@ -224,7 +224,10 @@ class SessionSettingsAdmin(admin.ModelAdmin[SessionSettings]):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        return redirect(self._row_url() or reverse("admin:sessions_app_sessionsettings_add"))
+        row_url = self._row_url()
+        if row_url is None and not self.has_add_permission(request):
+            return super().changelist_view(request, extra_context)  # a viewer: nothing yet
+        return redirect(row_url or reverse("admin:sessions_app_sessionsettings_add"))
 
     def add_view(
         self,

@@ -96,6 +96,23 @@ def stored_secrets_summary(credentials: object) -> SafeString | str:
     )
 
 
+def _may_set_secrets(request: HttpRequest) -> bool:
+    """Only superusers set or remove credentials (the ``operators`` role may not)."""
+    return bool(getattr(request.user, "is_superuser", False))
+
+
+def _without_secrets(form: type[ChannelAccountForm], names: list[str]) -> type[ChannelAccountForm]:
+    """``form`` without its credential fields: whatever is posted for them is ignored."""
+
+    class NoSecretsForm(form):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            for name in names:
+                self.fields.pop(name, None)
+
+    return NoSecretsForm
+
+
 @admin.register(ChannelAccount)
 class ChannelAccountAdmin(admin.ModelAdmin[ChannelAccount]):
     form = ChannelAccountForm
@@ -131,7 +148,8 @@ class ChannelAccountAdmin(admin.ModelAdmin[ChannelAccount]):
                 ("Access policy", {"fields": ["dm_policy", "allow_from", "group_policy"]}),
             ]
         head = ["channel", "accountId"] if obj is None else ["account"]
-        secrets = secret_field_names(kind) if kind else []
+        # Secrets are a superuser's: an operator sees that they are stored, no field.
+        secrets = secret_field_names(kind) if kind and _may_set_secrets(request) else []
         bot = ["stored_secrets", *secrets] if obj is not None else secrets
         sets: list[tuple[str | None, dict[str, Any]]] = [
             (None, {"fields": [*head, "name", "enabled"]}),
@@ -160,6 +178,8 @@ class ChannelAccountAdmin(admin.ModelAdmin[ChannelAccount]):
         kind = self._kind_for(request, obj)
         if kind is not None:
             kwargs["form"] = account_form_for(kind, adding=obj is None)
+            if not _may_set_secrets(request):
+                kwargs["form"] = _without_secrets(kwargs["form"], secret_field_names(kind))
         return super().get_form(request, obj, change=change, **kwargs)
 
     @override
