@@ -35,6 +35,11 @@ class NodeAdminForm(forms.ModelForm[Node]):
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin[Node]):
     form = NodeAdminForm
+
+    # Written by the runtime only (heartbeats, chats): nothing to add by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     list_display = [
         "node_id",
         "display_name",

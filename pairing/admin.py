@@ -14,8 +14,11 @@ from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from typing_extensions import override
 
 from pairing.models import AllowlistEntry, Device, PairingRequest
@@ -166,6 +169,49 @@ class PairingRequestAdmin(_ActionOnlyAdmin[PairingRequest]):
     actions = ["approve", "reject"]
     fields = _PAIRING_REQUEST_FIELDS
     readonly_fields = _PAIRING_REQUEST_FIELDS
+
+    @override
+    def get_urls(self) -> list[Any]:
+        decide = path(
+            "<int:pk>/decide/",
+            self.admin_site.admin_view(self.decide_view),
+            name="pairing_pairingrequest_decide",
+        )
+        return [decide, *super().get_urls()]
+
+    @override
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The request's page, with Approve and Reject while it is pending."""
+        context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        if (
+            obj is not None
+            and obj.status == PairingRequest.Status.PENDING
+            and super().has_change_permission(request)
+        ):
+            context["decide_url"] = reverse("admin:pairing_pairingrequest_decide", args=[obj.pk])
+        return super().change_view(request, object_id, form_url, context)
+
+    def decide_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST from the request's page: the same approve or reject as the list's actions."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not super().has_change_permission(request):
+            raise PermissionDenied
+        queryset = PairingRequest.objects.filter(pk=pk)
+        if "approve" in request.POST:
+            self.approve(request, queryset)
+        elif "reject" in request.POST:
+            self.reject(request, queryset)
+        else:
+            self.message_user(request, "Choose Approve or Reject.", level=messages.ERROR)
+        return redirect(reverse("admin:pairing_pairingrequest_change", args=[pk]))
 
     @admin.action(description="Approve selected pairing requests", permissions=["change"])
     def approve(self, request: HttpRequest, queryset: QuerySet[PairingRequest]) -> None:

@@ -29,8 +29,13 @@ from sessions_app.services import (
 
 def _transcript_link(session: Session) -> SafeString:
     url = reverse("admin:sessions_app_message_changelist")
+    count = session.last_seq
     return format_html(
-        '<a href="{}?session__id__exact={}">{} messages</a>', url, session.pk, session.last_seq
+        '<a href="{}?session__id__exact={}">{} message{}</a>',
+        url,
+        session.pk,
+        count,
+        "" if count == 1 else "s",
     )
 
 
@@ -69,6 +74,11 @@ class SessionAdminForm(forms.ModelForm[Session]):
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin[Session]):
     form = SessionAdminForm
+
+    # Written by the runtime only (heartbeats, chats): nothing to add by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     list_display = [
         "key",
         "agent_slug",

@@ -61,7 +61,8 @@ class AgentAdminForm(forms.ModelForm[Agent]):
             "sandbox_tools_deny": "Tools a sandboxed session may never use; wins over any "
             "allow. Always denied unless named in sandbox tools allow: message, cron, "
             'gateway. e.g. ["exec"]; [] for the default.',
-            "workspace": "Folder of the prompt files; blank = <data dir>/workspaces/<agent id>.",
+            "workspace": "Folder of the prompt files; blank = the data dir's workspaces/AGENT_ID "
+            "folder.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

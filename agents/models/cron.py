@@ -100,7 +100,8 @@ class CronJob(PublicIdModel):
         if not isinstance(self.payload, dict) or self.payload.get("kind") != expected:
             raise ValidationError(
                 {
-                    "payload": f'A {self.session_target} job needs a payload like {{"kind": '
+                    "payload": f"{'An' if self.session_target[0] in 'aeiou' else 'A'} "
+                    f'{self.session_target} job needs a payload like {{"kind": '
                     f'"{expected}", "{"text" if expected == "systemEvent" else "message"}": "..."}}.'
                 }
             )

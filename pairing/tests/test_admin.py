@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
@@ -178,3 +178,44 @@ def test_allowlist_entry_identity_is_read_only_once_created(admin_client: Client
     assert entry.sender_ref == "4242"
     assert entry.display_name == "Renamed"
     assert entry.note == "friend"
+
+
+def test_a_pending_requests_page_approves_it_with_a_button(
+    admin_client: Client, admin_user: User
+) -> None:
+    request = PairingRequestFactory.create()
+    page = admin_client.get(_url(PairingRequest, "change", request.pk)).content.decode()
+    decide = f"/admin/pairing/pairingrequest/{request.pk}/decide/"
+    assert f'action="{decide}"' in page
+    assert 'name="approve"' in page
+
+    response = admin_client.post(decide, {"approve": "1"}, follow=True)
+    assert response.redirect_chain[-1][0] == _url(PairingRequest, "change", request.pk)
+    assert "1 approved" in response.content.decode()
+    request.refresh_from_db()
+    assert (request.status, request.decided_by) == (PairingRequest.Status.APPROVED, admin_user)
+    assert AllowlistEntry.objects.filter(sender_ref=request.sender_ref).exists()
+    # Decided: its page has no buttons any more.
+    page = admin_client.get(_url(PairingRequest, "change", request.pk)).content.decode()
+    assert 'name="approve"' not in page
+
+
+def test_the_reject_button_and_what_is_refused(admin_client: Client) -> None:
+    request = PairingRequestFactory.create()
+    decide = f"/admin/pairing/pairingrequest/{request.pk}/decide/"
+    assert admin_client.get(decide).status_code == 405
+    admin_client.post(decide, {"reject": "1"})
+    request.refresh_from_db()
+    assert request.status == PairingRequest.Status.REJECTED
+
+    viewer = User.objects.create_user("v", password="x" * 20, is_staff=True)
+    viewer.groups.add(Group.objects.get(name="viewers"))
+    client = Client()
+    client.force_login(viewer)
+    other = PairingRequestFactory.create()
+    page = client.get(_url(PairingRequest, "change", other.pk)).content.decode()
+    assert 'name="approve"' not in page
+    denied = client.post(f"/admin/pairing/pairingrequest/{other.pk}/decide/", {"approve": "1"})
+    assert denied.status_code == 403
+    other.refresh_from_db()
+    assert other.status == PairingRequest.Status.PENDING

@@ -39,8 +39,8 @@ def test_changelist_query_count_is_bounded_and_does_not_grow_with_rows(
 @pytest.mark.parametrize(
     ("factory", "add_status"),
     [
-        pytest.param(SessionFactory, 200, id="session"),
-        # Transcript entries are written by the runtime only.
+        # Sessions and transcript entries are written by the runtime only.
+        pytest.param(SessionFactory, 403, id="session"),
         pytest.param(MessageFactory, 403, id="message"),
     ],
 )
