@@ -42,8 +42,17 @@ def _load_keys() -> list[str]:
 
 
 def fernet_keys() -> list[str]:
-    """The configured Fernet keys (for core.redact, which keeps them out of tool output)."""
-    return _load_keys()
+    """The configured Fernet keys (for core.redact, which keeps them out of tool output).
+
+    Reading them never creates the key file: that happens when the first secret is
+    stored (``encrypt``), as the README says; before, there is no key to keep out.
+    """
+    if settings.ENCRYPTION_KEYS:
+        return list(settings.ENCRYPTION_KEYS)
+    path = Path(settings.ENCRYPTION_KEY_FILE)
+    if not path.exists():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 @cache

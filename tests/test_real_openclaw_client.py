@@ -130,6 +130,40 @@ def test_openclaw_agent_command(gateway: GatewayProcess, tmp_path: Path) -> None
     assert "ping" in result.stdout
 
 
+def test_openclaw_cron_list(gateway: GatewayProcess, tmp_path: Path) -> None:
+    plain = _openclaw(tmp_path, "cron", "list", *_url(gateway), gateway=gateway)
+    assert plain.returncode == 0, plain.stderr
+    assert "No automations." in plain.stdout
+    listed = _openclaw(tmp_path, "cron", "list", "--json", *_url(gateway), gateway=gateway)
+    assert listed.returncode == 0, listed.stderr
+    body = json.loads(listed.stdout)
+    assert (body["jobs"], body["total"], body["hasMore"]) == ([], 0, False)
+
+
+def test_openclaw_nodes_status(gateway: GatewayProcess, tmp_path: Path) -> None:
+    plain = _openclaw(tmp_path, "nodes", "status", *_url(gateway), gateway=gateway)
+    assert plain.returncode == 0, plain.stderr
+    assert "Known: 0" in plain.stdout
+    listed = _openclaw(tmp_path, "nodes", "status", "--json", *_url(gateway), gateway=gateway)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["nodes"] == []
+
+
+def test_openclaw_logs_shows_the_gateways_log_lines(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    turn = _openclaw(
+        tmp_path, "agent", "--agent", "main", "--message", "for the log", gateway=gateway
+    )
+    assert turn.returncode == 0, turn.stderr
+    logs = _openclaw(tmp_path, "logs", "--json", "--limit", "200", *_url(gateway), gateway=gateway)
+    assert logs.returncode == 0, logs.stderr
+    records = [json.loads(line) for line in logs.stdout.splitlines() if line.strip()]
+    assert records[0]["type"] == "meta"
+    lines = [r for r in records if r.get("type") == "log"]
+    assert any("succeeded" in json.dumps(r) for r in lines), records[-5:]
+
+
 def test_the_tui_connects_with_its_device_and_chats(
     gateway: GatewayProcess, tmp_path: Path, skip_or_fail: SkipOrFail
 ) -> None:

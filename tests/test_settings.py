@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -244,3 +245,15 @@ def test_channel_layer_is_in_memory_without_redis(settings: Any) -> None:
         pytest.skip("this pass runs with Redis")
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     assert settings.CELERY_BROKER_URL == "memory://"
+
+
+def test_the_readme_lists_every_setting_the_code_reads() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    read = set()
+    for module in ("openclaw_site/settings.py", "openclaw_site/login_settings.py"):
+        source = (repo / module).read_text(encoding="utf-8")
+        read |= set(re.findall(r'env_[a-z]+\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert len(read) > 40
+    missing = sorted(name for name in read if f"`{name}`" not in readme)
+    assert missing == [], f"document these settings in README.md: {missing}"

@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import ExpressionWrapper, F, Value
 
 from channels_app.models import ChannelAccount
-from core import crypto
+from core import crypto, redact
 from core.fields import EncryptedTextField, Undecryptable
 
 SECRET = "123456:SECRET-BOT-TOKEN"
@@ -229,3 +229,17 @@ def test_configured_keys_never_write_a_key_file(keys: Any, data_dir: Path) -> No
     crypto.decrypt(crypto.encrypt(SECRET))
 
     assert not (data_dir / "encryption.key").exists()
+
+
+@pytest.mark.django_db
+def test_keeping_secrets_out_of_tool_output_creates_no_key_file(keys: Any, data_dir: Path) -> None:
+    # An agent's first tool call builds the redaction pattern, which reads the keys.
+    _use_keys(keys)
+    redact.forget()
+    assert redact.redact("nothing secret here") == "nothing secret here"
+    assert not (data_dir / "encryption.key").exists()
+
+    _account(credentials={"bot_token": SECRET})  # the first secret stored makes it
+    key = (data_dir / "encryption.key").read_text(encoding="utf-8").strip()
+    redact.forget()
+    assert key not in redact.redact(f"leaked {key}")
