@@ -86,6 +86,9 @@ def test_first_run_bootstraps_and_prints_the_token_once(tmp_path: Path) -> None:
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "secret_key").stat().st_mode) == 0o600
+    # The database and its lock file are private (the WAL is gone after a clean stop).
+    for name in ("gateway.sqlite3", "gateway.sqlite3.lock"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
     assert "Created agent 'main'" in first_out
 
     agents = _shell(

@@ -17,6 +17,7 @@ as SQLite itself would.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -123,6 +124,16 @@ class SQLiteCursorWrapper(base.SQLiteCursorWrapper):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     holds_writer_lock = False
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        # A new database file is private (mode 600): it holds transcripts and encrypted
+        # secrets. SQLite gives its -wal and -shm files the same mode.
+        name = str(conn_params.get("database") or "")
+        plain_path = bool(name) and not name.startswith("file:")
+        if plain_path and not self.is_in_memory_db() and not os.path.exists(name):
+            with contextlib.suppress(FileExistsError, FileNotFoundError):
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return super().get_new_connection(conn_params)
 
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
