@@ -145,6 +145,26 @@ def weak_credentials() -> list[str]:
     return problems
 
 
+@transaction.atomic
+def gateway_token_rotate(*, token_pk: int) -> IssuedToken:
+    """Replace an active token by a new one with its name and scopes, and revoke it.
+
+    The environment's token is rotated by changing OPENCLAW_GATEWAY_TOKEN instead (the
+    next start revokes the old value).
+    """
+    old = GatewayToken.objects.filter(pk=token_pk, revoked_at__isnull=True).first()
+    if old is None:
+        raise TokenError(f"no active token with id {token_pk}; see `gateway_token list`")
+    if old.source == GatewayToken.Source.ENVIRONMENT:
+        raise TokenError(
+            f"token {token_pk} is OPENCLAW_GATEWAY_TOKEN: set a new value there (`openssl "
+            "rand -hex 24`) and restart; the old one is revoked at start"
+        )
+    issued = gateway_token_create(name=old.name, scopes=list(old.scopes))
+    gateway_token_revoke(token_pk=old.pk)
+    return issued
+
+
 def gateway_token_revoke(*, token_pk: int) -> bool:
     """Revoke a token; return False if it was already revoked or does not exist.
 
