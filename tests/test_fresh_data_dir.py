@@ -46,6 +46,7 @@ def test_config_set_on_a_fresh_data_dir_sets_the_database_up_first(tmp_path: Pat
         (("gateway_token", "list"), 0),
         (("channels", "status"), 0),
         (("sessions", "list"), 0),
+        (("agents", "list"), 0),
         # Nothing to list yet: its own one-line answer, not a missing table.
         (("pairing", "list", "telegram"), 2),
     ],
