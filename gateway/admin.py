@@ -16,7 +16,12 @@ from typing_extensions import override
 
 from gateway import scopes as gw_scopes
 from gateway.models import GatewayToken, Node
-from gateway.services import gateway_token_create, gateway_token_revoke
+from gateway.services import (
+    TokenError,
+    gateway_token_create,
+    gateway_token_revoke,
+    gateway_token_rotate,
+)
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -86,7 +91,7 @@ class GatewayTokenAdmin(admin.ModelAdmin[GatewayToken]):
     ]
     list_filter = ["source", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
-    actions = ["revoke"]
+    actions = ["rotate", "revoke"]
     _change_readonly = [
         "token_prefix",
         "scope_list",
@@ -150,6 +155,24 @@ class GatewayTokenAdmin(admin.ModelAdmin[GatewayToken]):
     @admin.display(boolean=True, description="active", ordering="revoked_at")
     def active(self, obj: GatewayToken) -> bool:
         return obj.revoked_at is None
+
+    @admin.action(
+        description="Rotate selected tokens (new values shown once)", permissions=["change"]
+    )
+    def rotate(self, request: HttpRequest, queryset: QuerySet[GatewayToken]) -> None:
+        """The service ``gateway_token rotate`` uses: same name and scopes, the old revoked."""
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                issued = gateway_token_rotate(token_pk=pk)
+            except TokenError as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"Token {pk} revoked; its replacement ({issued.record.name}) is {issued.token} "
+                "- copy it now, it is not stored and cannot be shown again.",
+                level=messages.WARNING,
+            )
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[GatewayToken]) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -22,6 +23,7 @@ from core.admin import RuntimeWrittenAdmin
 from sessions_app.models import Message, Session, SessionSettings
 from sessions_app.services import (
     SessionSettingsError,
+    session_reset,
     session_settings_clean,
     session_settings_set,
 )
@@ -74,6 +76,17 @@ class SessionAdminForm(forms.ModelForm[Session]):
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin[Session]):
     form = SessionAdminForm
+    actions = ["reset"]
+
+    @admin.action(
+        description="Reset selected sessions (start over; transcripts kept)", permissions=["change"]
+    )
+    def reset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        """As /new and sessions.reset do: a new session id; the old transcript stays."""
+        keys = list(queryset.values_list("key", flat=True))
+        for key in keys:
+            session_reset(key=key, reason="reset")
+        self.message_user(request, f"{len(keys)} session(s) start over", level=messages.SUCCESS)
 
     # Written by the runtime only (heartbeats, chats): nothing to add by hand.
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -129,6 +129,25 @@ class ChannelAccountAdmin(admin.ModelAdmin[ChannelAccount]):
     ]
     list_filter = ["kind", "enabled", "mode", "dm_policy"]
     search_fields = ["account_id", "name", "bot_username"]
+    actions = ["enable", "disable"]
+
+    def _set_enabled(self, request: HttpRequest, queryset: Any, enabled: bool) -> None:
+        """Through the service ``config set channels.<kind>.enabled`` uses (pollers follow)."""
+        done = 0
+        for kind, account_id in queryset.values_list("kind", "account_id"):
+            if kind not in connector_kinds():
+                continue
+            channel_account_upsert(kind=kind, account_id=account_id, changes={"enabled": enabled})
+            done += 1
+        self.message_user(request, f"{done} account(s) {'enabled' if enabled else 'disabled'}")
+
+    @admin.action(description="Enable selected accounts", permissions=["change"])
+    def enable(self, request: HttpRequest, queryset: Any) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected accounts", permissions=["change"])
+    def disable(self, request: HttpRequest, queryset: Any) -> None:
+        self._set_enabled(request, queryset, False)
 
     def _kind_for(self, request: HttpRequest, obj: ChannelAccount | None) -> str | None:
         """The kind whose form to show: the account's, else the one asked for, else the
