@@ -209,7 +209,7 @@ WEB_FETCH_ALLOWED_HOSTS = env_list("OPENCLAW_WEB_FETCH_ALLOWED_HOSTS", [])
 
 # --- apps ---------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "gateway.admin_site.GatewayAdminConfig",  # django.contrib.admin with the dashboard
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -8,10 +8,6 @@ from gateway import views
 from gateway.web import resources as web_resources
 from gateway.web import views as web_views
 
-admin.site.site_header = "OpenClaw gateway"
-admin.site.site_title = "OpenClaw gateway"
-admin.site.index_title = "Operations"
-
 urlpatterns = [
     # "/" is OpenClaw's Control UI when OPENCLAW_CONTROL_UI_DIR is set, else the home page.
     path("", web_views.root, name="root"),
