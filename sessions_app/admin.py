@@ -7,14 +7,17 @@ The session settings (OpenClaw ``session.*``) are one row, saved through the ser
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -27,18 +30,44 @@ from sessions_app.services import (
     session_settings_clean,
     session_settings_set,
 )
+from sessions_app.wire import message_text
 
 
 def _transcript_link(session: Session) -> SafeString:
     url = reverse("admin:sessions_app_message_changelist")
     count = session.last_seq
     return format_html(
-        '<a href="{}?session__id__exact={}">{} message{}</a>',
+        '<a href="{}">read as a chat</a> · <a href="{}?session__id__exact={}">{} message{}</a>',
+        reverse("admin:sessions_app_session_transcript", args=[session.pk]),
         url,
         session.pk,
         count,
         "" if count == 1 else "s",
     )
+
+
+TRANSCRIPT_PAGE = 200
+
+
+def _bubble(message: Message) -> dict[str, Any]:
+    """One transcript entry as the chat page shows it: who, when, what."""
+    text = message_text(message.content)
+    calls = [
+        f"{block.get('name', 'tool')}({json.dumps(block.get('arguments', block.get('input', {})))[:300]})"
+        for block in message.content or []
+        if isinstance(block, dict) and block.get("type") in ("toolCall", "tool_use")
+    ]
+    return {
+        "role": message.role,
+        "label": Message.Role(message.role).label
+        if message.role in Message.Role.values
+        else message.role,
+        "text": text,
+        "calls": calls,
+        "model": message.model,
+        "at": message.created_at,
+        "seq": message.seq,
+    }
 
 
 class SessionAdminForm(forms.ModelForm[Session]):
@@ -77,6 +106,33 @@ class SessionAdminForm(forms.ModelForm[Session]):
 class SessionAdmin(admin.ModelAdmin[Session]):
     form = SessionAdminForm
     actions = ["reset"]
+
+    def get_urls(self) -> list[Any]:
+        chat = path(
+            "<int:pk>/transcript/",
+            self.admin_site.admin_view(self.transcript_view),
+            name="sessions_app_session_transcript",
+        )
+        return [chat, *super().get_urls()]
+
+    def transcript_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The session's transcript, oldest first, readable like a chat (the last 200)."""
+        session = self.get_object(request, str(pk))
+        if session is None or not self.has_view_permission(request, session):
+            raise PermissionDenied
+        newest = list(
+            Message.objects.filter(session=session).order_by("-seq")[: TRANSCRIPT_PAGE + 1]
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Transcript of {session.key}",
+            "session": session,
+            "opts": self.model._meta,
+            "messages_shown": [_bubble(m) for m in reversed(newest[:TRANSCRIPT_PAGE])],
+            "older": len(newest) > TRANSCRIPT_PAGE,
+            "reset_at": session.last_reset_at,
+        }
+        return TemplateResponse(request, "admin/sessions_app/session/transcript.html", context)
 
     @admin.action(
         description="Reset selected sessions (start over; transcripts kept)", permissions=["change"]

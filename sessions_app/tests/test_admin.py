@@ -84,3 +84,41 @@ def test_session_counters_are_not_editable(admin_client: Client) -> None:
     assert 'name="total_tokens"' not in page
     assert 'name="last_seq"' not in page
     assert 'name="key"' in page
+
+
+def test_a_transcript_reads_like_a_chat(admin_client: Client) -> None:
+    from sessions_app.services import session_message_append
+
+    session = SessionFactory.create()
+    session_message_append(
+        session=session, role="user", content=[{"type": "text", "text": "hi <b>"}]
+    )
+    session_message_append(
+        session=session,
+        role="assistant",
+        content=[
+            {"type": "text", "text": "let me look"},
+            {"type": "toolCall", "id": "c1", "name": "ls", "arguments": {"path": "."}},
+        ],
+        model="openai/gpt-4o-mini",
+    )
+    url = f"/admin/sessions_app/session/{session.pk}/transcript/"
+    change = admin_client.get(_url(Session, "change", session.pk)).content.decode()
+    assert url in change
+
+    html = admin_client.get(url).content.decode()
+    assert 'class="bubble user"' in html
+    assert "hi &lt;b&gt;" in html  # escaped, never rendered
+    assert 'class="bubble assistant"' in html
+    assert "let me look" in html
+    assert "ls({&quot;path&quot;: &quot;.&quot;})" in html
+    assert "openai/gpt-4o-mini" in html
+    assert html.index("hi &lt;b&gt;") < html.index("let me look")  # oldest first
+
+
+def test_the_transcript_needs_view_permission(client: Client) -> None:
+    from django.contrib.auth.models import User
+
+    session = SessionFactory.create()
+    client.force_login(User.objects.create_user("nobody", password="x" * 20, is_staff=True))
+    assert client.get(f"/admin/sessions_app/session/{session.pk}/transcript/").status_code == 403
