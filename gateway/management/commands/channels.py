@@ -1,7 +1,10 @@
-"""``manage.py channels status | check | webhook set|delete`` (OpenClaw's ``channels``).
+"""``manage.py channels list|status|add|remove|check|webhook`` (OpenClaw's ``channels``).
 
-- ``status [--json]``: every channel account, its state (polling, webhook, failed,
-  disabled), its bot, its last update and last error. No secrets.
+- ``status [--json]`` (or ``list``): every channel account, its state (polling, webhook,
+  failed, disabled), its bot, its last update and last error. No secrets.
+- ``add <kind> --token T [--account ID]``: the same service as ``config set
+  channels.<kind>.botToken`` (stored encrypted; polling starts); ``remove <kind>
+  [--account ID]``: delete an account that has no messages (else disable it).
 - ``check <kind> [--account ID]``: ask the platform whether the credential is accepted
   (Telegram ``getMe``); a rejected one marks the account failed with the reason.
 - ``webhook set <kind> [--account ID]``: register the account's ``webhookUrl`` and
@@ -16,13 +19,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from agents.services.config import ConfigError
 from channels_app.connectors.base import ConnectorError
-from channels_app.connectors.registry import connector_for
+from channels_app.connectors.registry import connector_for, connector_kinds
 from channels_app.models import ChannelAccount
-from channels_app.services.accounts import account_config, channel_account_check
+from channels_app.services.accounts import (
+    ChannelConfigError,
+    account_config,
+    channel_account_check,
+    channel_account_upsert,
+)
 from gateway.catalog.channels import channels_status
+
+EXIT_BAD_INPUT = 2
 
 
 def _account(kind: str, account_id: str) -> ChannelAccount:
@@ -34,7 +45,8 @@ def _account(kind: str, account_id: str) -> ChannelAccount:
         )
         raise CommandError(
             f"no {kind} account {account_id!r}; configured accounts: {known}. Add one with "
-            f"`manage.py config set channels.{kind}.botToken <token>`"
+            f"`manage.py channels add {kind} --token <token>`",
+            returncode=EXIT_BAD_INPUT,
         )
     return account
 
@@ -44,8 +56,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        status = sub.add_parser("status", help="every channel account and its state")
-        status.add_argument("--json", action="store_true")
+        for name in ("status", "list"):
+            listing = sub.add_parser(name, help="every channel account and its state")
+            listing.add_argument("--json", action="store_true")
+        add = sub.add_parser("add", help="add (or update) an account with its bot token")
+        add.add_argument("kind", choices=connector_kinds())
+        add.add_argument("--token", required=True, help="the bot token (stored encrypted)")
+        add.add_argument("--account", default="default")
+        remove = sub.add_parser("remove", help="delete an account that has no messages")
+        remove.add_argument("kind")
+        remove.add_argument("--account", default="default")
         check = sub.add_parser("check", help="check an account's credential with the platform")
         check.add_argument("kind")
         check.add_argument("--account", default="default")
@@ -56,8 +76,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
-        if action == "status":
+        if action in ("status", "list"):
             self._status(as_json=options["json"])
+        elif action == "add":
+            self._add(options["kind"], options["account"], options["token"])
+        elif action == "remove":
+            self._remove(options["kind"], options["account"])
         elif action == "check":
             self._check(options["kind"], options["account"])
         else:
@@ -80,6 +104,30 @@ class Command(BaseCommand):
                 bot = f" @{s['bot']['username']}" if s.get("bot") else ""
                 error = f" — last error: {s['lastError']}" if s.get("lastError") else ""
                 self.stdout.write(f"{kind}:{s['accountId']}{bot} {s['state']}{error}")
+
+    def _add(self, kind: str, account_id: str, token: str) -> None:
+        try:
+            account = channel_account_upsert(
+                kind=kind, account_id=account_id, changes={"botToken": token, "enabled": True}
+            )
+        except ChannelConfigError as exc:
+            raise CommandError(exc.message, returncode=EXIT_BAD_INPUT) from None
+        self.stdout.write(
+            f"{account}: token stored (encrypted); the gateway polls it. Check it with "
+            f"`manage.py channels check {kind} --account {account_id}`"
+        )
+
+    def _remove(self, kind: str, account_id: str) -> None:
+        account = _account(kind, account_id)
+        try:
+            account.delete()
+        except ProtectedError:
+            raise CommandError(
+                f"{account} has messages, which are kept: disable it instead "
+                f"(`manage.py config set channels.{kind}.enabled false`)",
+                returncode=EXIT_BAD_INPUT,
+            ) from None
+        self.stdout.write(f"{account}: removed")
 
     def _check(self, kind: str, account_id: str) -> None:
         account = _account(kind, account_id)
