@@ -1,4 +1,7 @@
-"""``manage.py config get [path] | set <path> <value> | unset <path>`` (OpenClaw's ``config``).
+"""``manage.py config get [path] | set <path> <value> | unset <path> | validate FILE``.
+
+OpenClaw's ``config``. ``validate`` checks a JSON5 document (a file, or ``-`` for stdin)
+by the same rules as ``config.patch``, in a transaction it rolls back: nothing applied.
 
 ``get`` prints the effective configuration (``gateway.catalog.config.config_document``,
 what ``config.get`` answers), or one path of it. ``set`` takes a JSON5 value (a bare
@@ -10,15 +13,18 @@ secret is never printed: ``get`` shows it as ``__OPENCLAW_REDACTED__``.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import json5
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from agents.services.config import ConfigError, parse_path
 from channels_app.services.config import channels_path_canonical
 from gateway.catalog.config import config_document
-from gateway.config_service import config_set
+from gateway.config_service import config_patch, config_set
 
 
 def _value(raw: str) -> Any:
@@ -42,8 +48,16 @@ class Command(BaseCommand):
         put.add_argument("value")
         unset = sub.add_parser("unset", help="reset a path to its default")
         unset.add_argument("path")
+        validate = sub.add_parser(
+            "validate",
+            help="check a JSON5 configuration file (or - for stdin) without applying it",
+        )
+        validate.add_argument("file")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "validate":
+            self._validate(options["file"])
+            return
         try:
             if options["action"] == "get":
                 node: Any = config_document()
@@ -68,3 +82,31 @@ class Command(BaseCommand):
         )
         what = ", ".join(changed) if changed else options["path"]
         self.stdout.write(f"{what} {'set' if value is not None else 'reset'}; {when}")
+
+    def _validate(self, name: str) -> None:
+        """Parse the file and apply it in a transaction that is rolled back."""
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read {name}: {exc.strerror}", returncode=2) from None
+        try:
+            document = json5.loads(text)
+        except ValueError as exc:
+            raise CommandError(f"{name}: not valid JSON5: {exc}", returncode=2) from None
+        try:
+            with transaction.atomic():
+                changed = config_patch(document)
+                raise _DryRun(changed)
+        except _DryRun as done:
+            paths = done.changed
+        except ConfigError as exc:
+            raise CommandError(f"{name}: {exc.message}", returncode=2) from None
+        self.stdout.write(
+            f"{name}: valid ({len(paths)} setting(s) it would change); nothing applied"
+        )
+
+
+class _DryRun(Exception):  # noqa: N818  (not an error: it rolls the validation back)
+    def __init__(self, changed: list[str]) -> None:
+        super().__init__("dry run")
+        self.changed = changed
