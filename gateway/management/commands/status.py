@@ -146,7 +146,7 @@ class Command(BaseCommand):
             "gateway": _gateway(port),
             "database": _database(),
         }
-        if report["database"]["ok"]:
+        if report["database"]["ok"] and not report["database"]["pendingMigrations"]:
             report.update(
                 redis=_redis(),
                 workers=_workers(),
@@ -186,6 +186,8 @@ class Command(BaseCommand):
                 else ""
             )
         )
+        if pending:
+            return  # the rest reads tables the migrations make
         redis = report["redis"]
         if redis["used"]:
             write("Redis: ok" if redis["ok"] else f"Redis: unreachable: {redis['error']}")
