@@ -162,7 +162,12 @@ def test_a_worker_killed_mid_turn_hands_its_run_to_another_which_answers_once(
     assert attempts == 1
     os.kill(holder, signal.SIGKILL)
 
-    assert wait_until("the reply", lambda: texts_to(tg, 222)) == ["echo: are you there?"]
+    try:
+        replies = wait_until("the reply", lambda: texts_to(tg, 222))
+    except AssertionError:
+        gw.stop()
+        raise AssertionError(f"no reply; the gateway said:\n{gw.stdout}\n{gw.stderr}") from None
+    assert replies == ["echo: are you there?"]
     time.sleep(1.0)  # a duplicate would arrive now
     assert texts_to(tg, 222) == ["echo: are you there?"]
     with sqlite3.connect(f"file:{data / 'gateway.sqlite3'}?mode=ro", uri=True) as db:
