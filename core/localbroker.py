@@ -87,8 +87,16 @@ class BrokerServer:
             while not self._stopped.is_set():
                 request = conn.recv()
                 reply = self._handle(request)
-                if reply is not _NO_REPLY:
+                if reply is _NO_REPLY:
+                    continue
+                try:
                     conn.send(reply)
+                except (OSError, EOFError):
+                    if request[0] == "get" and reply is not None:
+                        # The worker died while waiting: the message it was given goes
+                        # back to its queue for another worker.
+                        kombu_memory.put(reply[0], reply[1])
+                    raise
         except (EOFError, OSError):
             pass  # the worker process went away (or stop() closed it)
         except Exception:

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.gateway_process import child_env, run_manage
 pytestmark = pytest.mark.process
 
 
-def _doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, object]]:
+def _doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     result = run_manage("doctor", "--json", *args, env=env)
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, json.loads(result.stdout)
@@ -35,14 +36,14 @@ def test_a_fresh_data_dir_is_fixed_after_a_backup_and_keeps_its_configuration(
 
     code, report = _doctor(env)
     assert code == 1
-    checks = {p["check"] for p in report["problems"]}  # type: ignore[union-attr]
+    checks = {p["check"] for p in report["problems"]}
     assert {"migrations", "database"} <= checks
 
     code, report = _doctor(env, "--fix")
     assert code == 0, report
     fixed = report["fixed"]
-    assert any("backed up the database to" in line for line in fixed)  # type: ignore[union-attr]
-    assert "applied the pending migrations" in fixed  # type: ignore[operator]
+    assert any("backed up the database to" in line for line in fixed)
+    assert "applied the pending migrations" in fixed
     backups = list((data / "backups").glob("gateway-*.sqlite3"))
     assert len(backups) == 1
     assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
