@@ -8,6 +8,7 @@ again, and how an operator lifts it.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,9 @@ from django.utils.html import escape
 from gateway import proxies
 
 
-def client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's IP address, or None when there is none (a login made in code, as
+    ``force_login`` does: axes stores the address in an IP column)."""
     headers = {
         name: request.META[key]
         for name, key in (
@@ -29,7 +32,11 @@ def client_ip(request: HttpRequest) -> str:
     }
     peer = request.META.get("REMOTE_ADDR")
     address = proxies.resolve_client(peer, headers, proxies.trusted_networks())
-    return address.ip or peer or "unknown"
+    candidate = address.ip or peer
+    try:
+        return str(ipaddress.ip_address(candidate)) if candidate else None
+    except ValueError:
+        return None
 
 
 def lockout(
