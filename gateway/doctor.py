@@ -27,8 +27,7 @@ from django.utils import timezone
 from channels_app.models import ChannelAccount
 from core.fields import Undecryptable
 from gateway.catalog.config import config_document
-from gateway.security_audit import Finding, security_fix
-from gateway.security_audit import _files as private_files
+from gateway.security_audit import Finding, file_findings, security_fix
 from gateway.services import weak_credentials
 
 
@@ -59,7 +58,7 @@ def _config() -> list[Problem]:
 
 
 def _files() -> list[Problem]:
-    return [Problem(f.check, f.problem, f.fix, "permissions", f) for f in private_files()]
+    return [Problem(f.check, f.problem, f.fix, "permissions", f) for f in file_findings()]
 
 
 def pending_migrations() -> int:
@@ -80,20 +79,28 @@ def _migrations() -> list[Problem]:
     return []
 
 
-def _redis() -> list[Problem]:
+def redis_error() -> str | None:
+    """Why Redis at REDIS_URL does not answer a ping, or None (also when it is not used)."""
     if not settings.REDIS_URL:
-        return []
+        return None
     import redis  # noqa: PLC0415  (team mode only)
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3)
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        return [Problem("redis", f"Redis at REDIS_URL does not answer: {exc}",
-                        "start Redis or fix REDIS_URL")]  # fmt: skip
+        return str(exc)
     finally:
         client.close()
-    return []
+    return None
+
+
+def _redis() -> list[Problem]:
+    error = redis_error()
+    if error is None:
+        return []
+    return [Problem("redis", f"Redis at REDIS_URL does not answer: {error}",
+                    "start Redis or fix REDIS_URL")]  # fmt: skip
 
 
 def _port() -> list[Problem]:

@@ -21,7 +21,6 @@ from agents.models import Agent, ModelProvider
 from agents.tools.sandbox import MECHANISMS
 from agents.tools.sandbox.command import mechanism_works
 from channels_app.models import ChannelAccount
-from gateway.lib.tokens import secret_is_strong
 from gateway.services import weak_credentials
 
 FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with its version byte 0x80
@@ -63,8 +62,6 @@ def _tokens() -> Iterator[Finding]:
         return  # _bind reported them as critical
     for problem in weak_credentials():
         yield Finding("token", "warn", problem, problem.split(": ")[-1])
-    if settings.GATEWAY_PASSWORD and not secret_is_strong(settings.GATEWAY_PASSWORD):
-        return  # weak_credentials named it
 
 
 def _channels() -> Iterator[Finding]:
@@ -112,7 +109,8 @@ def _private(path: Path, wanted: int, check: str, severity: str, what: str) -> I
         )
 
 
-def _files() -> Iterator[Finding]:
+def file_findings() -> Iterator[Finding]:
+    """The data dir, key files and database readable by other users (doctor uses it too)."""
     if settings.TEAM_MODE:
         return
     data = Path(settings.DATA_DIR)
@@ -182,7 +180,7 @@ CHECKS: tuple[Callable[[], Iterator[Finding]], ...] = (
     _tokens,
     _channels,
     _debug,
-    _files,
+    file_findings,
     _secrets,
     _exec,
 )

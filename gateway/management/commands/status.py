@@ -27,6 +27,7 @@ from agents.selectors import default_agent
 from channels_app.admin.accounts import account_state
 from channels_app.connectors.registry import connector_kinds
 from channels_app.models import ChannelAccount
+from gateway.doctor import redis_error
 from gateway.models import Node
 from gateway.web.status import uptime_text
 from sessions_app.models import Session
@@ -64,16 +65,10 @@ def _database() -> dict[str, Any]:
 def _redis() -> dict[str, Any]:
     if not settings.REDIS_URL:
         return {"used": False}
-    import redis  # noqa: PLC0415  (team mode only)
-
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return {"used": True, "ok": False, "error": str(exc)}
-    finally:
-        client.close()
-    return {"used": True, "ok": True}
+    error = redis_error()
+    return (
+        {"used": True, "ok": True} if error is None else {"used": True, "ok": False, "error": error}
+    )
 
 
 def _workers() -> dict[str, Any]:
