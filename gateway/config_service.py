@@ -27,11 +27,13 @@ from agents.services.config import config_patch as agents_config_patch
 from agents.services.config import config_set as agents_config_set
 from channels_app.lib.account_keys import closest
 from channels_app.services.config import channels_config_patch, channels_config_set
-from gateway import origins, proxies
+from gateway import listen, origins, proxies
 from gateway.models import ConfigEntry
 from sessions_app.services import SessionError, session_settings_set
 
-GATEWAY_PATHS = (proxies.CONFIG_PATH, *origins.CONFIG_PATHS)
+# gateway.port, gateway.bind and gateway.customBindHost take effect at the next start.
+GATEWAY_PATHS = (proxies.CONFIG_PATH, *origins.CONFIG_PATHS, *listen.PATHS)
+LISTEN_KEYS = {path.rsplit(".", 1)[1]: path for path in listen.PATHS}
 CONTROL_UI_KEYS = {path.rsplit(".", 1)[1]: path for path in origins.CONFIG_PATHS}
 # session.<key> → session_settings_set's argument.
 SESSION_KEYS = {"dmScope": "dm_scope", "identityLinks": "identity_links", "reset": "reset"}
@@ -99,6 +101,8 @@ def _gateway_value(path: str, value: Any) -> Any:
         return _trusted_proxies(value)
     if path == origins.ALLOWED_ORIGINS_PATH:
         return _allowed_origins(value)
+    if path in listen.PATHS:
+        return listen.validate(path, value)
     return _host_fallback(value)
 
 
@@ -121,7 +125,8 @@ def _gateway_patch(patch: Any) -> list[str]:
             "gateway.controlUi must be an object, e.g. "
             "{allowedOrigins: ['http://192.168.1.20:5173']}"
         )
-    unknown = sorted(f"gateway.{k}" for k in patch if k not in ("trustedProxies", "controlUi"))
+    top = ("trustedProxies", "controlUi", *LISTEN_KEYS)
+    unknown = sorted(f"gateway.{k}" for k in patch if k not in top)
     unknown += sorted(
         f"gateway.controlUi.{k}" for k in control_ui or {} if k not in CONTROL_UI_KEYS
     )
@@ -133,6 +138,7 @@ def _gateway_patch(patch: Any) -> list[str]:
     changes = {CONTROL_UI_KEYS[k]: v for k, v in (control_ui or {}).items()}
     if "trustedProxies" in patch:
         changes[proxies.CONFIG_PATH] = patch["trustedProxies"]
+    changes.update({LISTEN_KEYS[k]: patch[k] for k in LISTEN_KEYS if k in patch})
     values = {path: _gateway_value(path, value) for path, value in changes.items()}
     for path, value in values.items():  # all validated before anything is stored
         _store(path, value)

@@ -21,6 +21,7 @@ from agents.models import Agent, ModelProvider
 from agents.tools.sandbox import MECHANISMS
 from agents.tools.sandbox.command import mechanism_works
 from channels_app.models import ChannelAccount
+from gateway import listen
 from gateway.services import weak_credentials
 
 FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with its version byte 0x80
@@ -42,14 +43,20 @@ class Finding:
         return data
 
 
+def _configured_bind() -> str:
+    """The bind a start without flags takes: environment > database > loopback."""
+    return str(listen.configured(listen.stored())["bind"])
+
+
 def _bind() -> Iterator[Finding]:
-    if settings.GATEWAY_BIND == "loopback":
+    bind = _configured_bind()
+    if bind == "loopback":
         return
     if not settings.GATEWAY_PASSWORD and not settings.GATEWAY_TOKEN:
         yield Finding(
             "bind",
             "critical",
-            f"the gateway binds {settings.GATEWAY_BIND} (beyond loopback) with no token or "
+            f"the gateway binds {bind} (beyond loopback) with no token or "
             "password set in the environment",
             "set OPENCLAW_GATEWAY_TOKEN to `openssl rand -hex 24`, or bind loopback",
         )
@@ -58,7 +65,7 @@ def _bind() -> Iterator[Finding]:
 
 
 def _tokens() -> Iterator[Finding]:
-    if settings.GATEWAY_BIND != "loopback":
+    if _configured_bind() != "loopback":
         return  # _bind reported them as critical
     for problem in weak_credentials():
         yield Finding("token", "warn", problem, problem.split(": ")[-1])

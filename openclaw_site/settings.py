@@ -67,8 +67,7 @@ TEAM_MODE = DEPLOYMENT == "team"
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 # --- secret key ---------------------------------------------------------------------
-# A key file in the data dir is created on first run in embedded mode (see
-# core.env.secret_key and core.datadir.bootstrap_data_dir).
+# Embedded mode: a key file in the data dir, made at first run (core.datadir, core.env).
 SECRET_KEY, SECRET_KEY_GENERATED = secret_key(
     "DJANGO_SECRET_KEY",
     env_str("DJANGO_SECRET_KEY", "").strip(),
@@ -96,10 +95,11 @@ SECURE_PROXY_SSL_HEADER = (
 
 # --- gateway ------------------------------------------------------------------------
 GATEWAY_PORT = env_int("OPENCLAW_GATEWAY_PORT", 18789, minimum=1, maximum=65535)
-GATEWAY_BIND = env_choice("OPENCLAW_GATEWAY_BIND", "loopback", ("loopback", "lan", "custom"))
+GATEWAY_BIND = env_choice(
+    "OPENCLAW_GATEWAY_BIND", "loopback", ("loopback", "lan", "tailnet", "custom")
+)  # with GATEWAY_PORT and the next: flag > environment > database > default (gateway.listen)
 GATEWAY_CUSTOM_HOST = env_str("OPENCLAW_GATEWAY_CUSTOM_HOST", "").strip()
-# Beyond loopback every credential must be strong (gateway.lib.tokens.STRENGTH_RULE); on
-# loopback the environment token may be as short as this (OpenClaw accepts any).
+# Credentials beyond loopback: STRENGTH_RULE; on loopback the env token may be this short.
 GATEWAY_MIN_TOKEN_LENGTH = 24
 GATEWAY_MIN_LOOPBACK_TOKEN_LENGTH = 8
 GATEWAY_TOKEN = check_token_length(

@@ -18,7 +18,7 @@ from agents.runtime.model_config import display_model_ref as default_model_ref
 from agents.services.agents import agent_workspace_path
 from channels_app import selectors as channel_selectors
 from channels_app.lib.account_keys import REDACTED, SECRET_KEYS, stored_secrets
-from gateway import origins, proxies
+from gateway import listen, origins, proxies
 from gateway.catalog.agents import agent_model
 from gateway.catalog.wire import STORE_PATH
 from gateway.models import ConfigEntry
@@ -116,7 +116,7 @@ def config_document() -> dict[str, Any]:
     # The gateway paths set by config (gateway.config_service), all in one query.
     stored = dict(
         ConfigEntry.objects.filter(
-            path__in=(proxies.CONFIG_PATH, *origins.CONFIG_PATHS)
+            path__in=(proxies.CONFIG_PATH, *origins.CONFIG_PATHS, *listen.PATHS)
         ).values_list("path", "value")
     )
     channels: dict[str, Any] = {}
@@ -127,8 +127,7 @@ def config_document() -> dict[str, Any]:
     return {
         "gateway": {
             "mode": "local",
-            "port": settings.GATEWAY_PORT,
-            "bind": settings.GATEWAY_BIND,
+            **listen.configured(stored),
             "auth": {"mode": settings.GATEWAY_AUTH_MODE},
             "trustedProxies": proxies.merged(stored.get(proxies.CONFIG_PATH)),
             "controlUi": {

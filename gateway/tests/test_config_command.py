@@ -32,6 +32,6 @@ def test_manage_py_config_set_and_get(agents: tuple[Agent, Agent]) -> None:
     call_command("config", "set", "agents.list[1].model.fallbacks", '["a/b", "c/d"]')
     assert Agent.objects.get(slug="ops").model_fallbacks == ["a/b", "c/d"]
     with pytest.raises(CommandError, match="cannot set"):
-        call_command("config", "set", "gateway.bind", "lan")
+        call_command("config", "set", "gateway.mode", "remote")
     with pytest.raises(CommandError, match="not in the configuration"):
         call_command("config", "get", "agents.nothing")

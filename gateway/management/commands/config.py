@@ -67,14 +67,14 @@ class Command(BaseCommand):
                         node = node[part]
                     except (KeyError, IndexError, TypeError):
                         raise CommandError(
-                            f"{options['path']} is not in the configuration"
+                            f"{options['path']} is not in the configuration", returncode=2
                         ) from None
                 self.stdout.write(json.dumps(node, indent=2, ensure_ascii=False))
                 return
             value = _value(options["value"]) if options["action"] == "set" else None
             changed = config_set(options["path"], value)
         except ConfigError as exc:
-            raise CommandError(exc.message) from None
+            raise CommandError(exc.message, returncode=2) from None
         when = (
             "the channel picks it up now, no restart"
             if options["path"].startswith("channels")

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Generator
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -37,6 +38,7 @@ from agents.runtime.watchdog import watchdog
 from channels_app.services.polling import pollers_ensure
 from core.datadir import DataDirError, bootstrap_data_dir, check_data_dir
 from core.leases import work_recover
+from gateway import listen
 from gateway.consumers import announce_shutdown
 from gateway.embedded import EmbeddedRuntime
 from gateway.lib.tokens import STRENGTH_RULE, secret_is_strong
@@ -50,7 +52,6 @@ EXIT_CONFIG_ERROR = 2
 # SHUTDOWN_TIMEOUT_SECONDS the hard exit fires.
 RUN_CUTOFF_WAIT_S = 1.5
 HARD_EXIT_MARGIN_S = 0.3
-BIND_HOSTS = {"loopback": "127.0.0.1", "lan": "0.0.0.0"}  # noqa: S104  (lan means all interfaces)
 
 
 class StartupError(Exception):
@@ -75,9 +76,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=None, help="port (default 18789)")
         parser.add_argument(
             "--bind",
-            choices=["loopback", "lan", "custom"],
+            choices=listen.BINDS,
             default=None,
-            help="loopback (127.0.0.1, default), lan (0.0.0.0) or custom (--host)",
+            help="loopback (127.0.0.1, default), lan (0.0.0.0), tailnet (Tailscale) or custom",
         )
         parser.add_argument("--host", default=None, help="address to bind with --bind custom")
         parser.add_argument(
@@ -88,6 +89,7 @@ class Command(BaseCommand):
 
     # Channel accounts polled by this process (set at bootstrap).
     pollers = 0
+    listen: listen.Listen
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -110,22 +112,16 @@ class Command(BaseCommand):
 
     # --- start-up checks (write nothing) ------------------------------------------
     def _resolve_address(self, options: dict[str, Any]) -> tuple[str, int]:
-        port = options["port"] if options["port"] is not None else settings.GATEWAY_PORT
-        if not 1 <= port <= 65535:
-            raise StartupError(f"--port {port} is out of range; use 1-65535")
-        bind = options["bind"] or settings.GATEWAY_BIND
-        if bind == "custom":
-            host = (options["host"] or settings.GATEWAY_CUSTOM_HOST).strip()
-            if not host:
-                raise StartupError(
-                    "--bind custom needs an address: add --host 192.168.1.10 "
-                    "(or set OPENCLAW_GATEWAY_CUSTOM_HOST)"
-                )
-        else:
-            if options["host"]:
-                raise StartupError("--host only applies with --bind custom")
-            host = BIND_HOSTS[bind]
-        return host, port
+        """Flag > environment > database > default (gateway.listen)."""
+        db = settings.DATABASES["default"]
+        stored = connection.vendor != "sqlite" or Path(str(db["NAME"])).exists()
+        try:
+            self.listen = listen.resolve(
+                port=options["port"], bind=options["bind"], host=options["host"], db=stored
+            )
+        except listen.ListenError as exc:
+            raise StartupError(str(exc)) from None
+        return self.listen.host, self.listen.port
 
     def _preflight(self, host: str, port: int) -> socket.socket:
 
@@ -282,6 +278,7 @@ class Command(BaseCommand):
                 f"in {mode} mode, ready in {time.monotonic() - started:.2f}s"
             )
             self.stdout.flush()
+            listen.record_start(self.listen)
             if embedded:
                 for line in celery.start():
                     self.stdout.write(line)
@@ -297,7 +294,10 @@ class Command(BaseCommand):
 
         server.on_started = on_started
         server.on_stopping = on_stopping
-        asyncio.run(server.serve(sockets=[sock]))
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        finally:
+            listen.clear_start()
         began = server.stop_requested_at or time.monotonic()
         if embedded:
             # Done before the hard exit fires, so a clean stop still says so and exits 0.

@@ -1,6 +1,7 @@
 """``manage.py status [--json] [--port N]``: OpenClaw's ``openclaw status``.
 
-The gateway (does it answer /health on its port, for how long), the database (reachable,
+The gateway (does it answer /health on its port, for how long, and would a restart
+change its port, bind, address or credentials: ``gateway.listen``), the database (reachable,
 migrations pending), Redis (team mode), the workers, the channel accounts with their
 state and last error, the sessions, and the model that answers. Exit 0 when the gateway
 and the database answer, 1 when one does not.
@@ -27,6 +28,7 @@ from agents.selectors import default_agent
 from channels_app.admin.accounts import account_state
 from channels_app.connectors.registry import connector_kinds
 from channels_app.models import ChannelAccount
+from gateway import listen
 from gateway.doctor import redis_error
 from gateway.models import Node
 from gateway.web.status import uptime_text
@@ -45,6 +47,14 @@ def _gateway(port: int) -> dict[str, Any]:
         reason = getattr(exc, "reason", exc)
         return {"up": False, "url": url, "error": str(reason)}
     return {"up": True, "url": url, "uptimeMs": body.get("uptimeMs")}
+
+
+def _restart() -> dict[str, Any]:
+    """What a restart would change: port, bind, address or credentials (gateway.listen)."""
+    pending = listen.pending_restart()
+    if pending is None:
+        return {"known": False, "pending": []}
+    return {"known": True, "pending": pending}
 
 
 def _database() -> dict[str, Any]:
@@ -135,12 +145,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        port = options["port"] or settings.GATEWAY_PORT
+        port = options["port"] or listen.configured_port()
         report: dict[str, Any] = {
             "mode": "team" if settings.TEAM_MODE else "embedded",
             "gateway": _gateway(port),
             "database": _database(),
         }
+        if report["gateway"]["up"]:
+            report["gateway"]["restart"] = _restart()
         if report["database"]["ok"] and not report["database"]["pendingMigrations"]:
             report.update(
                 redis=_redis(),
@@ -164,6 +176,11 @@ class Command(BaseCommand):
             write(
                 f"Gateway: up {up} at {gw['url'].removesuffix('/health')} ({report['mode']} mode)"
             )
+            for change in gw["restart"]["pending"]:
+                write(
+                    f"  restart pending: {change['key']} is {change['running']} in the running "
+                    f"gateway, {change['configured']} once restarted"
+                )
         else:
             write(
                 f"Gateway: not answering at {gw['url']} ({gw['error']}); start it: manage.py gateway"
