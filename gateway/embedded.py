@@ -17,6 +17,7 @@ from celery import current_app
 from celery.beat import EmbeddedService
 from django.conf import settings
 
+from agents.runtime.warm import warm_in_background
 from core import kombu_memory
 from core.localbroker import BrokerServer
 from gateway import bus
@@ -142,6 +143,8 @@ class EmbeddedRuntime:
             self.workers.start()
             lines.append(f"Started {self.processes} worker process(es)")
         self.celery.start()
+        if self.workers is None:
+            warm_in_background()  # this process runs the turns: load the model SDK now
         return lines
 
     def stopping(self) -> None:

@@ -124,9 +124,8 @@ GATEWAY_ALLOWED_ORIGINS = [
     check_url("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", origin)
     for origin in env_list("OPENCLAW_GATEWAY_ALLOWED_ORIGINS", [])
 ]
-# Reverse proxies whose X-Forwarded-For is believed (OpenClaw gateway.trustedProxies;
-# also settable with `manage.py config set gateway.trustedProxies`). From any other
-# peer the header is ignored and the peer's own address is the client's.
+# Proxies whose X-Forwarded-For is believed (also `config set gateway.trustedProxies`);
+# from any other peer the header is ignored and the peer's own address is the client's.
 GATEWAY_TRUSTED_PROXIES = check_networks(
     "OPENCLAW_TRUSTED_PROXIES", env_list("OPENCLAW_TRUSTED_PROXIES", [])
 )
@@ -179,6 +178,7 @@ OPENCLAW_MODEL = env_str("OPENCLAW_MODEL", "")
 OPENCLAW_MODEL_FALLBACKS = env_list("OPENCLAW_MODEL_FALLBACKS", [])
 # Per model call: connect+read timeout of the provider request.
 AGENT_MODEL_TIMEOUT_S = env_int("OPENCLAW_MODEL_TIMEOUT_S", 120, minimum=1)
+WARM_START = env_bool("OPENCLAW_WARM_START", True)  # load the model SDK once up (runtime.warm)
 # Limit of a whole run: checked between steps and while streaming, and enforced by the
 # run watchdog (agents.runtime.watchdog) in every Celery pool, the threads pool included.
 AGENT_RUN_TIMEOUT_S = env_int("OPENCLAW_RUN_TIMEOUT_S", 600, minimum=5)

@@ -204,6 +204,10 @@ class AnthropicProvider:
     def __repr__(self) -> str:
         return f"AnthropicProvider(profile={self.profile.id!r}, timeout_s={self.timeout_s!r})"
 
+    def warm(self) -> None:
+        """Build the cached client and load the SDK's lazy parts; no request is sent."""
+        _ = _client(self.profile, self.timeout_s).messages
+
     def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         """Yield text deltas as they arrive, then one ``StreamDone``; raise ``ProviderError``."""
         messages = wire_messages(request.messages)

@@ -95,6 +95,11 @@ class OpenAIBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(profile={self.profile.id!r}, timeout_s={self.timeout_s!r})"
 
+    def warm(self) -> None:
+        """Build the cached client and load the SDK's lazy parts; no request is sent."""
+        client = client_for(self.profile, self.timeout_s)
+        _ = client.chat.completions, client.responses
+
     def _detail(self, text: object) -> str:
         return scrub_detail(text, self.profile.api_key)
 

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from agents.runtime.warm import warm_in_background
 from agents.runtime.watchdog import watchdog
 from gateway.embedded import EmbeddedCelery
 from gateway.workers import watch_parent
@@ -64,6 +65,7 @@ class Command(BaseCommand):
         celery.ready.wait()
         if celery.failed is not None:
             sys.exit(1)
+        warm_in_background()
         stop.wait()
         # As the gateway does at shutdown: each run in flight stops and is handed back.
         watchdog().shutdown(wait_s=RUN_CUTOFF_WAIT_S)
