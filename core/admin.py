@@ -6,8 +6,11 @@ from typing import Any, TypeVar
 
 from django.contrib import admin
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from typing_extensions import override
+
+from core import audit
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -35,7 +38,22 @@ LEASED_WORK_READONLY = (
 
 
 class RuntimeWrittenAdmin(admin.ModelAdmin[_M]):
-    """Rows the runtime writes: viewable and deletable, never added or edited by hand."""
+    """Rows the runtime writes: viewable and deletable, never added or edited by hand.
+
+    These models have no audit signals (their runtime writes must cost nothing), so an
+    operator's delete is recorded here (``core.audit``: by name and id, no contents).
+    """
+
+    @override
+    def delete_model(self, request: HttpRequest, obj: _M) -> None:
+        audit.record("delete", obj)
+        super().delete_model(request, obj)
+
+    @override
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[_M]) -> None:
+        for obj in queryset:
+            audit.record("delete", obj)
+        super().delete_queryset(request, queryset)
 
     @override
     def has_add_permission(self, request: HttpRequest) -> bool:

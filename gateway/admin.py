@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from typing_extensions import override
 
+from gateway import admin_audit  # noqa: F401  (registers the audit log's admin)
 from gateway import scopes as gw_scopes
 from gateway.models import GatewayToken, Node
 from gateway.services import (

@@ -17,6 +17,13 @@ class GatewayConfig(AppConfig):
 
         register_publisher(publish)
 
+        # The audit log: operator writes (admin, RPC, commands) become AuditEntry rows.
+        from core.audit import register_recorder  # noqa: PLC0415  (app registry)
+        from gateway import audit  # noqa: PLC0415  (app registry)
+
+        register_recorder(audit.entry_record)
+        audit.connect_receivers()
+
         # Cache invalidation only (STYLE.md allows signals for that): a saved or deleted
         # token or agent must not be served from the connect cache.
         from agents.models import Agent  # noqa: PLC0415  (app registry)

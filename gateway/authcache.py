@@ -15,19 +15,21 @@ from core.ttlcache import TTLCache
 TTL_S = 10.0
 _DEFAULT_AGENT_KEY = "default"
 
-# Keyed by the token's hash; a burst of wrong tokens cannot grow it past max_entries.
-_tokens: TTLCache[str, frozenset[str]] = TTLCache(
+# Keyed by the token's hash: its scopes and its audit label (``token:<name>#<id>``). A
+# burst of wrong tokens cannot grow it past max_entries.
+_tokens: TTLCache[str, tuple[frozenset[str], str]] = TTLCache(
     "gateway.token_scopes", ttl_s=TTL_S, max_entries=1000
 )
 _default_agent: TTLCache[str, str] = TTLCache("gateway.default_agent", ttl_s=TTL_S, max_entries=1)
 
 
-def token_scopes(hashed: str) -> frozenset[str] | None:
+def token_entry(hashed: str) -> tuple[frozenset[str], str] | None:
+    """The token's scopes and audit label, if cached (no database call)."""
     return _tokens.get(hashed)
 
 
-def remember_token(hashed: str, scopes: frozenset[str]) -> None:
-    _tokens.set(hashed, scopes)
+def remember_token(hashed: str, scopes: frozenset[str], label: str) -> None:
+    _tokens.set(hashed, (scopes, label))
 
 
 def default_agent() -> str | None:

@@ -6,6 +6,7 @@ of unauthorized calls); this module decides per request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,12 +14,17 @@ from typing import Any
 from channels.db import database_sync_to_async
 from pydantic import BaseModel, ValidationError
 
+from core.audit import Actor, acting
 from gateway import scopes as gw_scopes
 from gateway.frames import ErrorCode, error_shape, res_error, res_ok, validation_message
 from gateway.methods import REGISTRY
 from gateway.methods.registry import CallContext, Method, MethodError, TwoPhase
 
 logger = logging.getLogger(__name__)
+
+# Methods whose writes are the runtime's (a turn: its session, run and messages), not an
+# operator's: they run as nobody, so they record nothing and pay nothing (core.audit).
+TURN_METHODS = frozenset({"chat.send", "agent", "agent.wait", "send"})
 
 
 class UnauthorizedCallError(MethodError):
@@ -53,6 +59,17 @@ def method_resolve(
     return method, params
 
 
+def call_actor(method: Method, ctx: CallContext) -> Actor | None:
+    """Who an operator's call acts as, for the audit log; None for reads, turns and nodes."""
+    if ctx.role != "operator" or method.scope == gw_scopes.READ or method.name in TURN_METHODS:
+        return None
+    return Actor(
+        kind="rpc",
+        name=ctx.auth_label or f"client:{ctx.client_id}",
+        source=f"{method.name} from {ctx.client_id} ({ctx.client_mode})",
+    )
+
+
 def error_frame(request_id: str, exc: MethodError) -> dict[str, Any]:
     return res_error(
         request_id,
@@ -74,11 +91,14 @@ async def answer_frames(
     A sync handler makes its one database hop on the database thread; an async one runs
     on the event loop. Cancellation (client cancel, disconnect) propagates to the caller.
     """
+    actor = call_actor(method, ctx)
     try:
-        if method.is_async:
-            result = await method.handler(ctx, params)
-        else:
-            result = await database_sync_to_async(method.handler)(ctx, params)
+        # The actor follows the handler into the database thread (a context variable).
+        with acting(actor) if actor is not None else contextlib.nullcontext():
+            if method.is_async:
+                result = await method.handler(ctx, params)
+            else:
+                result = await database_sync_to_async(method.handler)(ctx, params)
         if isinstance(result, TwoPhase):
             yield res_ok(request_id, result.first)
             ok, payload, error = await result.final

@@ -74,6 +74,7 @@ class Principal:
     device_token: str | None = None
     default_agent_id: str = "main"
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    label: str = ""  # who, for the audit log: token name and id, or device; never a secret
 
 
 def _unauthorized() -> ConnectError:
@@ -85,8 +86,8 @@ def _unauthorized() -> ConnectError:
     )
 
 
-def _shared_secret_scopes(params: ConnectParams) -> tuple[frozenset[str], str] | None:
-    """Return (allowed scopes, method) when the token or password matches, else None."""
+def _shared_secret_scopes(params: ConnectParams) -> tuple[frozenset[str], str, str] | None:
+    """Return (allowed scopes, method, label) when the token or password matches, else None."""
     auth = params.auth
     if auth is None:
         return None
@@ -95,7 +96,7 @@ def _shared_secret_scopes(params: ConnectParams) -> tuple[frozenset[str], str] |
             hashlib.sha256(auth.password.encode()).digest(),
             hashlib.sha256(settings.GATEWAY_PASSWORD.encode()).digest(),
         ):
-            return frozenset(gw_scopes.ALL_SCOPES), "password"
+            return frozenset(gw_scopes.ALL_SCOPES), "password", "password"
         return None
     if not auth.token:
         return None
@@ -103,17 +104,18 @@ def _shared_secret_scopes(params: ConnectParams) -> tuple[frozenset[str], str] |
     row = (
         GatewayToken.objects.active()
         .filter(token_hash=hashed)
-        .values_list("pk", "scopes", "last_used_at")
+        .values_list("pk", "name", "scopes", "last_used_at")
         .first()
     )
     if row is None:
         return None
-    pk, scopes, last_used_at = row
+    pk, name, scopes, last_used_at = row
+    label = f"token:{name}#{pk}"
     now = timezone.now()
     if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
         GatewayToken.objects.filter(pk=pk).update(last_used_at=now)
-    authcache.remember_token(hashed, frozenset(scopes))
-    return frozenset(scopes), "token"
+    authcache.remember_token(hashed, frozenset(scopes), label)
+    return frozenset(scopes), "token", label
 
 
 def gateway_connect_cached(*, params: ConnectParams) -> Principal | None:
@@ -131,13 +133,13 @@ def gateway_connect_cached(*, params: ConnectParams) -> Principal | None:
         or not auth.token
     ):
         return None
-    allowed = authcache.token_scopes(token_hash(auth.token))
+    cached = authcache.token_entry(token_hash(auth.token))
     default_agent = authcache.default_agent()
-    if allowed is None or default_agent is None:
+    if cached is None or default_agent is None:
         return None
-    return Principal(
-        params.role, _granted(params, allowed), "token", default_agent_id=default_agent
-    )
+    allowed, label = cached
+    granted = _granted(params, allowed)
+    return Principal(params.role, granted, "token", default_agent_id=default_agent, label=label)
 
 
 def _granted(params: ConnectParams, allowed: frozenset[str]) -> frozenset[str]:
@@ -226,8 +228,9 @@ def _authenticate_or_raise(
             )
         if shared is None:
             raise _unauthorized()
-        allowed, method = shared
-        return Principal(role, _granted(params, allowed), method, default_agent_id=_default_agent())
+        allowed, method, label = shared
+        granted = _granted(params, allowed)
+        return Principal(role, granted, method, default_agent_id=_default_agent(), label=label)
 
     device_params = params.device
     auth = params.auth
@@ -278,8 +281,8 @@ def _authenticate_or_raise(
             or not hmac.compare_digest(token_hash(device_token), device.token_hash)
         ):
             raise _unauthorized()
-        shared = frozenset(device.scopes), "device-token"
-    allowed_scopes, method = shared
+        shared = frozenset(device.scopes), "device-token", ""
+    allowed_scopes, method, secret_label = shared
     wanted = sorted(gw_scopes.grant(requested, allowed_scopes))
     silent_ok = is_local and (not browser_origin or params.client.id in BROWSER_CLIENT_IDS)
     device = _device_pair(
@@ -292,7 +295,9 @@ def _authenticate_or_raise(
         silent_ok=silent_ok,
     )
     issued = _issue_device_token(device)
-    return Principal(role, frozenset(wanted), method, verified.device_id, issued, _default_agent())
+    who = f"device:{verified.device_id}" + (f" via {secret_label}" if secret_label else "")
+    agent = _default_agent()
+    return Principal(role, frozenset(wanted), method, verified.device_id, issued, agent, label=who)
 
 
 def _default_agent() -> str:

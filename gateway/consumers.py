@@ -334,6 +334,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             device_id=self.principal.device_id,
             caps=frozenset(self.params.caps),
             connection=self,
+            auth_label=self.principal.label,
         )
 
     async def _run(self, request_id: str, method: Method, params: BaseModel) -> None:

@@ -106,3 +106,41 @@ class ConfigEntry(BaseModel):
 
     def __str__(self) -> str:
         return self.path
+
+
+class AuditEntry(models.Model):
+    """One operator write: who, through which door, when, and what changed.
+
+    Written by ``gateway.audit`` (model signals and ``core.audit.record``) only while
+    someone acts (admin, RPC, command); secrets are stored masked. Never edited: the
+    admin refuses add, change and delete to everyone, superusers included.
+    """
+
+    class ActorKind(models.TextChoices):
+        ADMIN = "admin", "admin"
+        RPC = "rpc", "RPC"
+        COMMAND = "command", "command"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor = models.CharField(max_length=200)
+    # The admin path, the RPC method and client, the command and subcommand.
+    source = models.CharField(max_length=300, blank=True, default="")
+    action = models.CharField(max_length=64)  # create, update, delete or a verb
+    model = models.CharField(max_length=100)  # app label and model name: agents.agent
+    object_pk = models.CharField("object id", max_length=64)
+    object_repr = models.CharField("object", max_length=200)
+    # {field: [before, after]}; a secret's values are masked.
+    changes = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [
+            # One object's history (the admin's search by object id).
+            models.Index(fields=["model", "object_pk"], name="auditentry_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.model} {self.object_repr}"

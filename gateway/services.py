@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from agents.services.agents import agent_ensure_default
 from channels_app.services.environment import channel_env_tokens_sync
+from core import audit
 from core.crypto import write_private_file
 from gateway import authcache
 from gateway import scopes as gw_scopes
@@ -108,6 +109,7 @@ def gateway_token_sync_environment(token: str) -> IssuedToken | None:
     stale = GatewayToken.objects.active().filter(source=GatewayToken.Source.ENVIRONMENT)
     if issued is not None:
         stale = stale.exclude(pk=issued.record.pk)
+    now = timezone.now()
     for record in stale:
         logger.warning(
             "revoked gateway token %s (%s…): OPENCLAW_GATEWAY_TOKEN %s",
@@ -115,7 +117,8 @@ def gateway_token_sync_environment(token: str) -> IssuedToken | None:
             record.prefix,
             "changed" if token else "is no longer set",
         )
-    if stale.update(revoked_at=timezone.now()):
+        audit.record("token.revoke", record, before={"revoked_at": None}, after={"revoked_at": now})
+    if stale.update(revoked_at=now):
         authcache.clear()
     return issued
 
@@ -165,17 +168,21 @@ def gateway_token_rotate(*, token_pk: int) -> IssuedToken:
     return issued
 
 
+@transaction.atomic
 def gateway_token_revoke(*, token_pk: int) -> bool:
     """Revoke a token; return False if it was already revoked or does not exist.
 
-    Clears this process's connect cache at once (an UPDATE sends no post_save signal).
+    Clears this process's connect cache at once (an UPDATE sends no post_save signal),
+    and records the revocation in the audit log (``core.audit``) when an operator acts.
     """
+    now = timezone.now()
     revoked = (
-        GatewayToken.objects.filter(pk=token_pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        GatewayToken.objects.filter(pk=token_pk, revoked_at__isnull=True).update(revoked_at=now)
         == 1
     )
+    if revoked:
+        target = audit.Target.row(GatewayToken, token_pk)
+        audit.record("token.revoke", target, before={"revoked_at": None}, after={"revoked_at": now})
     authcache.clear()
     return revoked
 

@@ -11,6 +11,7 @@ from typing_extensions import override
 
 from agents.admin.common import STRING_LIST_HELP
 from agents.models import AuthProfileState, ModelProvider
+from core import audit
 from core.admin import RuntimeWrittenAdmin, mask_secret
 from core.fields import Undecryptable
 
@@ -93,7 +94,11 @@ class AuthProfileStateAdmin(RuntimeWrittenAdmin[AuthProfileState]):
 
     @admin.action(description="Clear the cooldown (try these keys again now)")
     def clear_cooldown(self, request: HttpRequest, queryset: Any) -> None:
-        count = queryset.update(error_count=0, cooldown_until=None)
+        cleared = {"error_count": 0, "cooldown_until": None}
+        for state in queryset:  # an update sends no signal: recorded here (core.audit)
+            before = {"error_count": state.error_count, "cooldown_until": state.cooldown_until}
+            audit.record("update", state, before=before, after=cleared)
+        count = queryset.update(**cleared)
         self.message_user(request, f"Cleared the cooldown of {count} key(s).")
 
 

@@ -110,7 +110,10 @@ def agent_save(*, agent: Agent) -> Agent:
     error rolls it back with the transaction.
     """
     if agent.is_default:
-        Agent.objects.filter(is_default=True).exclude(pk=agent.pk).update(is_default=False)
+        # One row at most, saved (not updated) so its audit entry and caches follow.
+        for previous in Agent.objects.filter(is_default=True).exclude(pk=agent.pk):
+            previous.is_default = False
+            previous.save(update_fields=["is_default", "updated_at"])
     agent.full_clean()
     agent.save()
     return agent

@@ -24,6 +24,7 @@ from django.db import models, transaction
 from agents.models import Agent, RoutingRule
 from agents.selectors import routing_forget
 from agents.services.config import ConfigError
+from core import audit
 from sessions_app.lib import keys
 
 BINDING_KEYS = ("agentId", "comment", "match", "type")
@@ -218,5 +219,7 @@ def bindings_replace(bindings: list[dict[str, Any]]) -> list[RoutingRule]:
         )
         for index, spec in enumerate(specs)
     )
+    for rule in rules:  # bulk_create sends no signal (the delete above did, per row)
+        audit.record("create", rule)
     transaction.on_commit(routing_forget)
     return rules

@@ -48,6 +48,7 @@ from agents.runtime.enqueue import run_advance_enqueue
 from agents.runtime.model_config import NoModelConfiguredError, model_chain
 from agents.runtime.watchdog import watchdog
 from agents.selectors import default_agent_slug, default_slug_of
+from core import audit
 from sessions_app.lib import keys
 from sessions_app.models import Session
 from sessions_app.selectors import run_reply
@@ -263,6 +264,11 @@ def _cancel_noted() -> None:
     transaction.on_commit(note_cancel)
 
 
+def _audit_abort(pk: int, run_id: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    # An update sends no signal; an operator's abort (admin, chat.abort) is recorded here.
+    audit.record("run.abort", audit.Target.row(Run, pk, run_id), before=before, after=after)
+
+
 @transaction.atomic
 def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
     """Abort the session's active runs (or just ``run_id``); return the run ids aborted.
@@ -295,6 +301,7 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
             pk=pk, status=Run.Status.QUEUED
         ).update(status=Run.Status.ABORTED, cancel_requested=True, finished_at=now):
             aborted.append(rid)
+            _audit_abort(pk, rid, {"status": status}, {"status": Run.Status.ABORTED})
             transaction.on_commit(
                 partial(queued_run_aborted, run_id=rid, session_key=key, agent_slug=agent_slug)
             )
@@ -304,6 +311,7 @@ def run_abort(*, session_key: str, run_id: str | None = None) -> list[str]:
         # (within its poll interval; at once when that is this process).
         if Run.objects.filter(pk=pk, status=Run.Status.RUNNING).update(cancel_requested=True):
             aborted.append(rid)
+            _audit_abort(pk, rid, {"cancel_requested": False}, {"cancel_requested": True})
             _cancel_noted()
             transaction.on_commit(watchdog().poke)
     if aborted:

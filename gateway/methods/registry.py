@@ -94,6 +94,8 @@ class CallContext:
     device_id: str | None
     caps: frozenset[str]
     connection: Connection | None = None
+    # Who is calling, for the audit log: ``token:<name>#<id>``, ``device:<id>``, …
+    auth_label: str = ""
 
 
 @dataclass(frozen=True)

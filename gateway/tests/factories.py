@@ -11,7 +11,7 @@ from factory.django import DjangoModelFactory
 
 from gateway import scopes
 from gateway.lib.tokens import token_hash
-from gateway.models import GatewayToken, Node
+from gateway.models import AuditEntry, GatewayToken, Node
 
 
 class NodeFactory(DjangoModelFactory[Node]):
@@ -35,3 +35,17 @@ class GatewayTokenFactory(DjangoModelFactory[GatewayToken]):
     token_hash = Sequence(lambda n: token_hash(f"test-token-{n:040d}"))
     prefix = "test-t"
     scopes = LazyFunction(lambda: [scopes.READ])
+
+
+class AuditEntryFactory(DjangoModelFactory[AuditEntry]):
+    class Meta:
+        model = AuditEntry
+
+    actor_kind = AuditEntry.ActorKind.ADMIN
+    actor = Sequence(lambda n: f"operator-{n}")
+    source = "POST /admin/agents/agent/1/change/"
+    action = "update"
+    model = "agents.agent"
+    object_pk = Sequence(str)
+    object_repr = Sequence(lambda n: f"agent {n}")
+    changes = LazyFunction(lambda: {"name": ["Main", "Renamed"]})

@@ -73,6 +73,9 @@ def test_an_operator_changes_things_but_not_tokens_keys_or_devices() -> None:
         if (app, name) in TOKEN_MODELS:
             assert not may_change, name
             assert client.get(admin_url(model, "add")).status_code == 403, name
+        elif (app, name) == ("gateway", "auditentry"):  # read by everyone, written by nobody
+            assert user.has_perm("gateway.view_auditentry")
+            assert not may_change
         elif (app, name) == ("channels_app", "channelaccount"):
             assert may_change
             assert not user.has_perm("channels_app.add_channelaccount")

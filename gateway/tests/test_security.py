@@ -169,10 +169,10 @@ def test_bad_trusted_proxies_are_refused_and_nothing_changes(value: Any, needle:
 
 @pytest.mark.django_db
 def test_other_gateway_paths_are_refused_with_what_can_be_set() -> None:
-    with pytest.raises(ConfigError, match=r"gateway\.port.*only gateway\.trustedProxies"):
-        config_patch({"gateway": {"port": 1}, "agents": {"defaults": {"model": "a/b"}}})
+    with pytest.raises(ConfigError, match=r"gateway\.mode.*only gateway\.trustedProxies"):
+        config_patch({"gateway": {"mode": "remote"}, "agents": {"defaults": {"model": "a/b"}}})
     with pytest.raises(ConfigError, match=r"Also settable: gateway\.trustedProxies"):
-        config_set("gateway.bind", "lan")
+        config_set("gateway.tailscale.mode", "serve")
 
 
 # --- least disclosure of the health summary -----------------------------------------------

@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from core import audit
 from pairing.models import Device
 from pairing.services.common import PairingError
 
@@ -32,7 +33,10 @@ def _device_transition(
         if device is None:
             raise PairingError(f"there is no device #{device_pk}")
         raise PairingError(f"cannot {verb} device {device}: it is {device.get_status_display()}")
-    return Device.objects.get(pk=device_pk)
+    device = Device.objects.get(pk=device_pk)
+    # An update sends no signal: the decision is recorded here (core.audit).
+    audit.record(f"device.{verb}", device, before={"status": old}, after={"status": new})
+    return device
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core import delivery
+from core import audit, delivery
 from pairing.lib.codes import pairing_code_generate
 from pairing.models import AllowlistEntry, PairingRequest
 from pairing.services.common import (
@@ -203,6 +203,16 @@ def _tell_sender(request: PairingRequest) -> str:
     return ""
 
 
+def _audit_decision(action: str, request: PairingRequest) -> None:
+    """Record a decision (a compare-and-set update, which sends no signal) in the audit log."""
+    audit.record(
+        action,
+        request,
+        before={"status": PairingRequest.Status.PENDING},
+        after={"status": request.status},
+    )
+
+
 @transaction.atomic
 def pairing_request_approve(*, request_id: int, decided_by: User | None = None) -> PairingApproval:
     """Approve a pending, unexpired pairing request, allowlist its sender and tell them.
@@ -220,6 +230,7 @@ def pairing_request_approve(*, request_id: int, decided_by: User | None = None) 
     if claimed != 1:
         raise _explain_undecided(request_id, now)
     request = PairingRequest.objects.select_related("channel_account").get(pk=request_id)
+    _audit_decision("pairing.approve", request)
     allowlist_entry_add(
         channel_account_id=request.channel_account_id,
         sender_ref=request.sender_ref,
@@ -242,7 +253,9 @@ def pairing_request_reject(*, request_id: int, decided_by: User | None = None) -
     )
     if claimed != 1:
         raise _explain_undecided(request_id, now)
-    return PairingRequest.objects.select_related("channel_account").get(pk=request_id)
+    request = PairingRequest.objects.select_related("channel_account").get(pk=request_id)
+    _audit_decision("pairing.reject", request)
+    return request
 
 
 @transaction.atomic

@@ -12,11 +12,12 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import ProtectedError
 
 from agents.models import Agent
 from agents.services.agents import agent_save, agent_workspace_path
+from core.commands import OperatorCommand
 
 EXIT_BAD_INPUT = 2
 
@@ -38,7 +39,7 @@ def _problem(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "List, add or remove agents (OpenClaw's `openclaw agents`)."
 
     def add_arguments(self, parser: CommandParser) -> None:

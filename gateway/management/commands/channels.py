@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.db.models import ProtectedError
 
@@ -31,6 +31,7 @@ from channels_app.services.accounts import (
     channel_account_check,
     channel_account_upsert,
 )
+from core.commands import OperatorCommand
 from gateway.catalog.channels import channels_status
 
 EXIT_BAD_INPUT = 2
@@ -51,7 +52,7 @@ def _account(kind: str, account_id: str) -> ChannelAccount:
     return account
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Channel accounts: status, credential check, webhook registration."
 
     def add_arguments(self, parser: CommandParser) -> None:

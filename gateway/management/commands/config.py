@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import json5
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from agents.services.config import ConfigError, parse_path
 from channels_app.services.config import channels_path_canonical
+from core.commands import OperatorCommand
 from gateway.catalog.config import config_document
 from gateway.config_service import config_patch, config_set
 
@@ -34,7 +35,7 @@ def _value(raw: str) -> Any:
         return raw  # a bare word, e.g. openai/gpt-4o-mini
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Read or set the configuration by OpenClaw config path, e.g. agents.defaults.model.primary."
     )

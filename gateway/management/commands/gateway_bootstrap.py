@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.commands import OperatorCommand
 from gateway.services import TokenError, describe_bootstrap, gateway_bootstrap
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create agent 'main' and an operator token if missing (prints a new token once)."
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from core.commands import OperatorCommand
 from gateway import scopes as gw_scopes
 from gateway.models import GatewayToken
 from gateway.services import (
@@ -36,7 +37,7 @@ def _row(token: GatewayToken) -> dict[str, Any]:
     }
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create, list, rotate or revoke gateway operator tokens. A new token is shown once."
 
     def add_arguments(self, parser: CommandParser) -> None:

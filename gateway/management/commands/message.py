@@ -11,14 +11,15 @@ import json
 import uuid
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from channels_app.services.outbound import OutboundError, outbound_enqueue
+from core.commands import OperatorCommand
 
 EXIT_BAD_INPUT = 2
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Send a message to a chat through a channel account's outbox."
 
     def add_arguments(self, parser: CommandParser) -> None:

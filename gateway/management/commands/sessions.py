@@ -11,9 +11,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from agents.selectors import default_agent_slug
+from core.commands import OperatorCommand
 from sessions_app.lib import keys
 from sessions_app.selectors import chat_history, session_describe, sessions_list
 from sessions_app.services import session_reset
@@ -28,7 +29,7 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "List, show or reset conversation sessions (OpenClaw's `openclaw sessions`)."
 
     def add_arguments(self, parser: CommandParser) -> None:

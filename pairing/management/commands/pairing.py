@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
+from core.commands import OperatorCommand
 from pairing.models import PairingRequest
 from pairing.services import (
     PairingError,
@@ -66,7 +67,7 @@ def _describe(request: PairingRequest) -> str:
     )
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "List, approve or reject DM pairing requests (OpenClaw's `openclaw pairing`)."
 
     def add_arguments(self, parser: CommandParser) -> None:
