@@ -7,8 +7,22 @@ import os
 import sys
 
 
+def _option(args: list[str], name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openclaw_site.settings")
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    data_dir = _option(sys.argv[2:], "--data-dir") if command == "onboard" else None
+    if data_dir:
+        # Every path of the settings derives from the data dir, read once at import.
+        os.environ["OPENCLAW_DATA_DIR"] = data_dir
     # Django is imported after DJANGO_SETTINGS_MODULE is set (Django's own manage.py does
     # the same), and the data dir module only for the commands that need it.
     from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415  (see above)
@@ -21,10 +35,9 @@ def main() -> None:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
 
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
-    if command not in {"gateway", "help", "--help", "-h", "version", "--version", ""}:
-        # The gateway command creates the data dir itself once its start-up checks pass;
-        # every other command (migrate, createsuperuser, ...) needs it to exist.
+    # gateway and onboard create the data dir themselves once their checks pass; every
+    # other command (migrate, createsuperuser, ...) needs it to exist.
+    if command not in {"gateway", "onboard", "help", "--help", "-h", "version", "--version", ""}:
         from core.datadir import DataDirError, bootstrap_data_dir  # noqa: PLC0415  (see above)
 
         try:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from django.db.models import Count, F, Min, Q, QuerySet
 
 from agents.lib.routing import Binding, RouteInput, resolve_route
-from agents.models import Agent, CronJob, RoutingRule, Run
+from agents.models import Agent, CronJob, ModelProvider, RoutingRule, Run
 from core.ttlcache import TTLCache
 from sessions_app.lib.keys import DEFAULT_AGENT_ID
 
@@ -245,4 +245,17 @@ def channel_runs_running(*, started_before: datetime) -> list[dict[str, Any]]:
         Run.objects.filter(
             status=Run.Status.RUNNING, origin=Run.Origin.CHANNEL, started_at__lte=started_before
         ).values_list("reply_to", flat=True)
+    )
+
+
+# --- model provider keys ----------------------------------------------------------------------
+def model_provider_first(*, provider: str) -> ModelProvider | None:
+    """The enabled key row of ``provider`` tried first (by priority), or None.
+
+    Reading its ``api_key`` decrypts it (an ``Undecryptable`` when the key changed).
+    """
+    return (
+        ModelProvider.objects.filter(provider=provider, enabled=True)
+        .order_by("priority", "pk")
+        .first()
     )
