@@ -227,17 +227,45 @@ def clear_start() -> None:
             path.unlink()
 
 
-def pending_restart() -> list[dict[str, Any]] | None:
-    """What a restart would change, or None when no running gateway left a record."""
+def _record() -> dict[str, Any] | None:
     try:
         record = json.loads(_started_path().read_text())
-        running = Listen(
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def started(record: dict[str, Any] | None = None) -> Listen | None:
+    """What the running gateway started with, or None when none left a record."""
+    record = _record() if record is None else record
+    if record is None:
+        return None
+    try:
+        return Listen(
             port=int(record["port"]),
             bind=str(record["bind"]),
             host=str(record["host"]),
             sources=dict(record["sources"]),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def probe_address(port: int | None = None) -> tuple[str, int]:
+    """Where a local command reaches the gateway: the running one's address (a tailnet
+    or custom bind does not answer on loopback), else loopback and the configured port."""
+    running = started()
+    if running is None:
+        return "127.0.0.1", port or configured_port()
+    host = "127.0.0.1" if running.host in ("0.0.0.0", "::") else running.host  # noqa: S104
+    return host, port or running.port
+
+
+def pending_restart() -> list[dict[str, Any]] | None:
+    """What a restart would change, or None when no running gateway left a record."""
+    record = _record()
+    running = started(record)
+    if record is None or running is None:
         return None
 
     def flag(path: str, value: Any) -> Any:

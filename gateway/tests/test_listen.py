@@ -165,3 +165,12 @@ def test_status_reports_a_pending_restart_of_a_live_gateway(tmp_path: Path) -> N
         keys = [change["key"] for change in body["gateway"]["restart"]["pending"]]
         assert keys == ["gateway.bind", "gateway.address"]
     assert not record.exists()  # a clean stop forgets it
+
+
+def test_status_probes_the_running_gateways_own_address(clean_env: Any) -> None:
+    assert listen.probe_address() == ("127.0.0.1", 18789)
+    assert listen.probe_address(19005) == ("127.0.0.1", 19005)
+    listen.record_start(listen.Listen(port=18790, bind="tailnet", host="100.101.7.9"))
+    assert listen.probe_address() == ("100.101.7.9", 18790)
+    listen.record_start(listen.Listen(port=18791, bind="lan", host="0.0.0.0"))  # noqa: S104
+    assert listen.probe_address() == ("127.0.0.1", 18791)

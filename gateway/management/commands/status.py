@@ -38,8 +38,8 @@ EXIT_DOWN = 1
 NODE_OFFLINE_AFTER_S = 90
 
 
-def _gateway(port: int) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}/health"
+def _gateway(host: str, port: int) -> dict[str, Any]:
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/health"
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             body = json.loads(response.read())
@@ -145,10 +145,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        port = options["port"] or listen.configured_port()
+        host, port = listen.probe_address(options["port"])
         report: dict[str, Any] = {
             "mode": "team" if settings.TEAM_MODE else "embedded",
-            "gateway": _gateway(port),
+            "gateway": _gateway(host, port),
             "database": _database(),
         }
         if report["gateway"]["up"]:
