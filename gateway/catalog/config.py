@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from agents import selectors as agent_selectors
-from agents.runtime.model_config import display_model_ref as default_model_ref
+from agents.runtime.model_config import default_model_ref
 from agents.services.agents import agent_workspace_path
 from channels_app import selectors as channel_selectors
 from channels_app.lib.account_keys import REDACTED, SECRET_KEYS, stored_secrets
@@ -109,6 +109,11 @@ def _agent_config(agent: Agent) -> dict[str, Any]:
     }
 
 
+def _default_model(default: Any) -> dict[str, str]:
+    primary = (default and default.model_primary) or default_model_ref()
+    return {"primary": primary} if primary else {}
+
+
 def config_document() -> dict[str, Any]:
     """Return the effective configuration as an OpenClaw config object, without secrets."""
     agents = agent_selectors.agents_default_first()
@@ -139,7 +144,8 @@ def config_document() -> dict[str, Any]:
         },
         "agents": {
             "defaults": {
-                "model": {"primary": (default and default.model_primary) or default_model_ref()}
+                # The model that answers; none (no primary) when no provider is configured.
+                "model": _default_model(default)
             },
             "list": [_agent_config(agent) for agent in agents],
         },
