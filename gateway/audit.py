@@ -95,6 +95,26 @@ def _is_secret(name: str, field: Any) -> bool:
     return any(word in name for word in SECRET_WORDS)
 
 
+NESTED_SECRET_WORDS = ("token", "secret", "password", "encrypted", "apikey", "api_key")
+
+
+def _scrub(value: Any) -> Any:
+    """A JSON value with every key that names a secret masked, at any depth (a
+    ConfigEntry's ``hooks`` holds its token encrypted: not even the ciphertext is kept)."""
+    if isinstance(value, Mapping):
+        return {
+            k: (
+                (v if v in _EMPTY else MASK)
+                if any(word in str(k).lower() for word in NESTED_SECRET_WORDS)
+                else _scrub(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def _masked(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict.fromkeys(value, MASK)
@@ -142,7 +162,8 @@ def _changes(
             continue
         field = by_name.get(name)
         key: str = field.name if field is not None else name
-        changes[key] = _masked_pair(old, new) if _is_secret(key, field) else [old, new]
+        secret = _is_secret(key, field)
+        changes[key] = _masked_pair(old, new) if secret else [_scrub(old), _scrub(new)]
     return changes
 
 

@@ -4,6 +4,7 @@
   ``gateway.controlUi.allowedOrigins`` (a list of browser origins) and
   ``gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`` (true/false) are kept
   here (``gateway.models.ConfigEntry``);
+- ``hooks.*``, ``gateway.http.*``, ``gateway.tools.*`` → ``gateway.http_config``;
 - ``channels.*`` → ``channels_app.services.config`` (channel accounts);
 - ``session.dmScope``, ``session.identityLinks``, ``session.reset`` →
   ``sessions_app.services.session_settings_set``;
@@ -27,7 +28,7 @@ from agents.services.config import config_patch as agents_config_patch
 from agents.services.config import config_set as agents_config_set
 from channels_app.lib.account_keys import closest
 from channels_app.services.config import channels_config_patch, channels_config_set
-from gateway import listen, origins, proxies
+from gateway import http_config, listen, origins, proxies
 from gateway.models import ConfigEntry
 from sessions_app.services import SessionError, session_settings_set
 
@@ -37,7 +38,7 @@ LISTEN_KEYS = {path.rsplit(".", 1)[1]: path for path in listen.PATHS}
 CONTROL_UI_KEYS = {path.rsplit(".", 1)[1]: path for path in origins.CONFIG_PATHS}
 # session.<key> → session_settings_set's argument.
 SESSION_KEYS = {"dmScope": "dm_scope", "identityLinks": "identity_links", "reset": "reset"}
-ROOTS = ("agents", "bindings", "channels", "gateway", "session")
+ROOTS = ("agents", "bindings", "channels", "gateway", "hooks", "session")
 ALSO_SETTABLE = (
     f"{', '.join(GATEWAY_PATHS)}, channels.<kind>.<key>, channels.<kind>.accounts.<id>.<key>, "
     f"{', '.join(f'session.{k}' for k in SESSION_KEYS)}, bindings"
@@ -206,6 +207,8 @@ def config_set(path: str, value: Any) -> list[str]:
     """Set one config path (``value=None``: reset it); return the paths changed."""
     parts = parse_path(path)
     root = parts[0]
+    if http_config.owns(path):  # hooks.*, gateway.http.*, gateway.tools.*
+        return http_config.config_set(path, value)
     changed = _gateway_set(".".join(str(p) for p in parts), value)
     if changed is not None:
         return changed
@@ -248,7 +251,13 @@ def config_patch(patch: Any) -> list[str]:
         changed.extend(_session(session))
     if "bindings" in rest:
         changed.extend(_bindings(rest.pop("bindings")))
+    if "hooks" in rest:
+        http_config.apply(http_config.HOOKS_PATH, rest.pop("hooks"))
+        changed.append("hooks")
     gateway_patch = rest.pop("gateway", None)
+    if isinstance(gateway_patch, Mapping):  # gateway.http and gateway.tools
+        gateway_patch, http_changed = http_config.gateway_patch_split(gateway_patch)
+        changed.extend(http_changed)
     if gateway_patch is not None:
         changed.extend(_gateway_patch(gateway_patch))
     if rest.get("agents") is not None or not changed:

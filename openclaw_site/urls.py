@@ -5,6 +5,10 @@ from django.urls import path, re_path
 
 from channels_app import views as channel_views
 from gateway import views
+from gateway.http import hooks as http_hooks
+from gateway.http import openai as http_openai
+from gateway.http import responses as http_responses
+from gateway.http import tools as http_tools
 from gateway.web import resources as web_resources
 from gateway.web import views as web_views
 
@@ -17,6 +21,13 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("ready", views.ready, name="ready"),
     path("admin/", admin.site.urls),
+    # OpenClaw's HTTP APIs (docs/http-api.md): the OpenAI-compatible API and tool calls;
+    # webhooks live under the configurable hooks.path, in the catch-all below.
+    path("v1/chat/completions", http_openai.chat_completions, name="openai-chat-completions"),
+    path("v1/responses", http_responses.responses, name="openai-responses"),
+    path("v1/models", http_openai.models, name="openai-models"),
+    path("v1/models/<path:model_id>", http_openai.models, name="openai-model"),
+    path("tools/invoke", http_tools.tools_invoke, name="tools-invoke"),
     path("<slug:kind>-webhook", channel_views.webhook, name="channel-webhook"),
     path("<slug:kind>-webhook/<slug:account_id>", channel_views.webhook, name="channel-webhook"),
     # The Control UI's resource routes (OpenClaw serves them with or without its UI files).
@@ -26,6 +37,7 @@ urlpatterns = [
         web_resources.workspace_icon,
         name="workspace-icon",
     ),
-    # Last: the Control UI's files and client-side routes (404 when it is not configured).
-    re_path(r"^(?P<path>.+)$", web_views.control_ui_view, name=web_views.CONTROL_UI_URL_NAME),
+    # Last: webhooks under hooks.path when they are on; else the Control UI's files and
+    # client-side routes (404 when it is not configured).
+    re_path(r"^(?P<path>.+)$", http_hooks.hooks_or_control_ui, name=web_views.CONTROL_UI_URL_NAME),
 ]

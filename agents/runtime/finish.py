@@ -246,7 +246,7 @@ class Finish:
         """
         run = self.run
         to = run.reply_to or {}
-        if run.origin != Run.Origin.CHANNEL or not to.get("chatId"):
+        if run.origin not in (Run.Origin.CHANNEL, Run.Origin.HOOK) or not to.get("chatId"):
             return
         text = deliverable_text(text)
         if not text:

@@ -61,6 +61,20 @@ def test_the_reply_of_a_channel_run_is_queued_in_the_chats_outbox_once() -> None
     assert OutboundMessage.objects.count() == 1
 
 
+def test_a_webhook_run_with_a_chat_to_deliver_to_is_sent_there() -> None:
+    ChannelAccount.objects.create(kind="telegram", account_id="default")
+    run = runs.run_start(
+        session_key="hook:0b6f",
+        message="the build failed",
+        idempotency_key="h1",
+        origin=Run.Origin.HOOK,
+        reply_to={"channel": "telegram", "accountId": "default", "chatId": "42"},
+    ).run
+    run_loop.run_advance(run_pk=run.pk)
+    (out,) = OutboundMessage.objects.all()
+    assert (out.chat_id, out.dedupe_key) == ("42", f"run:{run.public_id}:reply")
+
+
 def test_gateway_runs_queue_nothing() -> None:
     ChannelAccount.objects.create(kind="telegram", account_id="default")
     run = runs.run_start(session_key="agent:main:main", message="hi", idempotency_key="g1").run

@@ -18,7 +18,7 @@ from agents.runtime.model_config import default_model_ref
 from agents.services.agents import agent_workspace_path
 from channels_app import selectors as channel_selectors
 from channels_app.lib.account_keys import REDACTED, SECRET_KEYS, stored_secrets
-from gateway import listen, origins, proxies
+from gateway import http_config, listen, origins, proxies
 from gateway.catalog.agents import agent_model
 from gateway.catalog.wire import STORE_PATH
 from gateway.models import ConfigEntry
@@ -121,9 +121,15 @@ def config_document() -> dict[str, Any]:
     # The gateway paths set by config (gateway.config_service), all in one query.
     stored = dict(
         ConfigEntry.objects.filter(
-            path__in=(proxies.CONFIG_PATH, *origins.CONFIG_PATHS, *listen.PATHS)
+            path__in=(
+                proxies.CONFIG_PATH,
+                *origins.CONFIG_PATHS,
+                *listen.PATHS,
+                *http_config.STORED_PATHS,
+            )
         ).values_list("path", "value")
     )
+    http_gateway, hooks = http_config.document(stored)  # hooks.token only as the marker
     channels: dict[str, Any] = {}
     # Credentials are read to tell which secrets are set; their values never leave here.
     for account in channel_selectors.channel_accounts(with_credentials=True):
@@ -141,6 +147,7 @@ def config_document() -> dict[str, Any]:
                     stored.get(origins.HOST_FALLBACK_PATH) is True
                 ),
             },
+            **http_gateway,
         },
         "agents": {
             "defaults": {
@@ -153,6 +160,7 @@ def config_document() -> dict[str, Any]:
         "channels": channels,
         "session": _session_config(),
         "cron": {"enabled": True, "store": STORE_PATH},
+        "hooks": hooks,
     }
 
 

@@ -24,8 +24,9 @@ from agents.services.config import AGENT_FIELDS, LIST_FIELDS
 from agents.services.config import SETTABLE as AGENT_SETTABLE
 from channels_app.connectors.registry import connector_kinds
 from channels_app.lib import account_keys
-from gateway import config_service
+from gateway import config_service, http_config, listen
 from gateway.catalog.wire import iso, runtime_version
+from gateway.lib import hooks as hooks_lib
 from sessions_app.lib import keys as session_keys
 from sessions_app.lib import reset as reset_lib
 from sessions_app.services.settings import RESET_KEYS
@@ -35,6 +36,8 @@ JsonSchema = dict[str, Any]
 _STRING: JsonSchema = {"type": "string"}
 _STRINGS: JsonSchema = {"type": "array", "items": {"type": "string"}}
 _READ_ONLY = {"readOnly": True}
+_BOOL: JsonSchema = {"type": "boolean"}
+_POSITIVE: JsonSchema = {"type": "integer", "minimum": 1}
 # JSON types of the channel account keys whose validator (account_keys._CLEANERS) takes
 # something other than a string.
 _ACCOUNT_TYPES: dict[str, JsonSchema] = {
@@ -164,10 +167,38 @@ def _gateway() -> JsonSchema:
         "bind": {**_STRING, **_READ_ONLY},
         "auth": {"type": "object", **_READ_ONLY},
     }
+    listen_types: dict[str, JsonSchema] = {
+        listen.PORT_PATH: {"type": "integer", "minimum": 1, "maximum": 65535},
+        listen.BIND_PATH: {"type": "string", "enum": list(listen.BINDS)},
+        listen.HOST_PATH: _STRING,
+    }
     for path in config_service.GATEWAY_PATHS:
-        # Every settable gateway path takes a list of strings (addresses, networks, origins).
-        _nest(properties, tuple(path.split("."))[1:], copy.deepcopy(_STRINGS))
+        # The others take a list of strings (addresses, networks, origins).
+        leaf = listen_types.get(path, _STRINGS)
+        _nest(properties, tuple(path.split("."))[1:], copy.deepcopy(leaf))
+    endpoint = _object({"enabled": _BOOL, "maxBodyBytes": _POSITIVE})
+    properties["http"] = _object(
+        {"endpoints": _object(dict.fromkeys(http_config.ENDPOINTS, endpoint))}
+    )
+    properties["tools"] = _object({"allow": _STRINGS, "deny": _STRINGS})
     return _object(properties)
+
+
+def _hooks() -> JsonSchema:
+    types: dict[str, JsonSchema] = {
+        "enabled": _BOOL,
+        "token": {"type": "string", "writeOnly": True},
+        "path": _STRING,
+        "maxBodyBytes": _POSITIVE,
+        "allowedAgentIds": _STRINGS,
+        "defaultSessionKey": _STRING,
+        "allowRequestSessionKey": _BOOL,
+        "allowedSessionKeyPrefixes": _STRINGS,
+        "mappings": {"type": "array", "items": {"type": "object"}},
+        "presets": {"type": "array", "items": {"type": "string", "enum": list(hooks_lib.PRESETS)}},
+    }
+    assert set(types) == set(hooks_lib.KEYS), "a hooks key has no schema"
+    return _object(types)
 
 
 def config_json_schema() -> JsonSchema:
@@ -177,6 +208,7 @@ def config_json_schema() -> JsonSchema:
         "bindings": _bindings(),
         "channels": _channels(),
         "gateway": _gateway(),
+        "hooks": _hooks(),
         "session": _session(),
     }
     properties = {root: roots[root] for root in config_service.ROOTS}

@@ -15,8 +15,8 @@ import pytest
 from django.utils import timezone
 from pydantic import ValidationError
 
-from agents.models import Agent, CronJob, Run
-from agents.tests.factories import CronJobFactory, RunFactory
+from agents.models import Agent, CronJob
+from agents.tests.factories import CronJobFactory
 from channels_app.lib import account_keys
 from gateway import config_service
 from gateway import scopes as gw_scopes
@@ -220,7 +220,11 @@ def test_config_schema_is_generated_from_the_validators_tables() -> None:
         node = schema
         for part in path.split("."):
             node = node["properties"][part]
-        assert node["type"] == "array"
+        expected = {"gateway.port": "integer", "gateway.bind": "string"}
+        expected["gateway.customBindHost"] = "string"
+        assert node["type"] == expected.get(path, "array")
+    hooks = schema["properties"]["hooks"]["properties"]
+    assert hooks["token"]["writeOnly"] is True
     telegram = schema["properties"]["channels"]["properties"]["telegram"]["properties"]
     assert set(account_keys.ACCOUNT_KEYS) <= set(telegram)
     assert payload["uiHints"]["channels.telegram.botToken"]["sensitive"] is True
@@ -326,73 +330,7 @@ def test_new_methods_are_registered_with_their_scopes_and_not_over_advertised() 
 
 
 # --- automation, approvals, appearance and updates pages -------------------------------------
-def _cron_run(job: CronJob, status: str, *, minutes_ago: int, error: str = "") -> Run:
-    finished = timezone.now() - timedelta(minutes=minutes_ago)
-    assert job.agent is not None
-    # Each run has its own session: OpenClaw's agent:<agent>:cron:<job>:run:<id>.
-    session = SessionFactory(
-        key=f"agent:{job.agent.slug}:cron:{job.public_id}:run:{minutes_ago}",
-        channel="",
-        peer_kind="",
-        peer_id="",
-    )
-    return cast(
-        "Run",
-        RunFactory(
-            agent=job.agent,
-            session=session,
-            origin=Run.Origin.CRON,
-            status=status,
-            error_message=error,
-            model="openai/gpt-4o-mini",
-            started_at=finished - timedelta(seconds=3),
-            finished_at=finished,
-        ),
-    )
-
-
-@pytest.mark.django_db
-def test_cron_runs_lists_the_finished_runs_of_a_job_newest_first() -> None:
-    job = cast("CronJob", CronJobFactory(name="Morning brief"))
-    ok = _cron_run(job, Run.Status.SUCCEEDED, minutes_ago=10)
-    failed = _cron_run(job, Run.Status.FAILED, minutes_ago=5, error="provider timed out")
-    _cron_run(job, Run.Status.RUNNING, minutes_ago=1)  # not history yet
-    RunFactory(agent=job.agent, origin=Run.Origin.GATEWAY, status=Run.Status.SUCCEEDED)
-
-    page = call("cron.runs", {"id": str(job.public_id)})
-    assert [e["runId"] for e in page["entries"]] == [failed.run_id, ok.run_id]
-    assert (page["total"], page["offset"], page["hasMore"], page["nextOffset"]) == (
-        2,
-        0,
-        False,
-        None,
-    )
-    first = page["entries"][0]
-    assert first["jobId"] == str(job.public_id)
-    assert first["jobName"] == "Morning brief"
-    assert (first["action"], first["status"], first["error"]) == (
-        "finished",
-        "error",
-        "provider timed out",
-    )
-    assert first["sessionKey"] == failed.session.key
-    assert first["durationMs"] == 3000
-    assert first["ts"] - first["runAtMs"] == 3000
-
-    assert [
-        e["status"] for e in call("cron.runs", {"scope": "all", "statuses": ["ok"]})["entries"]
-    ] == ["ok"]
-    assert call("cron.runs", {"jobId": str(job.public_id), "status": "error"})["total"] == 1
-    assert call("cron.runs", {"scope": "all", "query": "TIMED OUT"})["total"] == 1
-    paged = call("cron.runs", {"scope": "all", "limit": 1, "sortDir": "asc"})
-    assert (paged["entries"][0]["runId"], paged["hasMore"], paged["nextOffset"]) == (
-        ok.run_id,
-        True,
-        1,
-    )
-    assert call("cron.runs", {"scope": "all", "agentId": "someone-else"})["entries"] == []
-
-
+# cron.runs over real runs: gateway/tests/test_cron_methods.py
 @pytest.mark.django_db
 def test_cron_runs_of_a_job_without_runs_is_an_empty_page() -> None:
     job = cast("CronJob", CronJobFactory())

@@ -168,6 +168,8 @@ def test_existing_routes_are_untouched(client: Client, ui_dir: Path) -> None:
     assert resolve("/telegram-webhook/bot1").func is channel_views.webhook
 
 
+# A POST reads the webhook configuration first (hooks.path could be any path).
+@pytest.mark.django_db
 def test_without_a_control_ui_unknown_paths_are_404(client: Client) -> None:
     assert client.get("/settings/general", headers=HTML).status_code == 404
     assert client.get("/assets/index.js").status_code == 404
@@ -374,6 +376,7 @@ def test_head_of_an_asset_has_no_body(client: Client, ui_dir: Path) -> None:
     assert response["Content-Length"] == "6"
 
 
+@pytest.mark.django_db  # a POST reads the webhook configuration first
 def test_the_control_ui_refuses_writes(client: Client, ui_dir: Path) -> None:
     assert client.post("/settings/general").status_code == 405
 
