@@ -109,7 +109,7 @@ def test_tailnet_takes_the_tailscale_address_or_says_how_to_get_one(
     monkeypatch.setattr(listen, "_interface_addresses", lambda: ["127.0.0.1", "100.101.7.9"])
     assert listen.resolve(bind="tailnet").host == "100.101.7.9"
     monkeypatch.setattr(listen, "_interface_addresses", lambda: ["127.0.0.1", "192.168.1.4"])
-    monkeypatch.setattr(listen.shutil, "which", lambda _name: None)
+    monkeypatch.setattr("gateway.listen.shutil.which", lambda _name: None)
     with pytest.raises(listen.ListenError, match=r"no Tailscale address.*tailscale up"):
         listen.resolve(bind="tailnet")
 

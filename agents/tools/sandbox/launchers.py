@@ -49,7 +49,7 @@ def launcher_path(name: str) -> str | None:
     # Not realpath: a multi-call binary (busybox) picks its applet from argv[0].
     found = shutil.which(name, path=SYSTEM_PATH)
     if found is None:
-        logger.info("sandbox: %s is not installed (looked in %s)", name, SYSTEM_PATH)
+        logger.debug("sandbox: %s is not installed (looked in %s)", name, SYSTEM_PATH)
         return None
     try:
         info = os.stat(found)
