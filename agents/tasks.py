@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
@@ -10,6 +12,9 @@ from django.db import close_old_connections
 from agents.runtime.enqueue import RUN_ADVANCE_TASK
 from agents.runtime.loop import run_advance
 from agents.services.compaction import COMPACT_TASK, session_compact_answer
+from agents.services.cron import CRON_RUN_TASK, CRON_TICK_TASK, cron_run_execute, cron_tick
+
+logger = logging.getLogger(__name__)
 
 # Queue: ``llm``, by CELERY_TASK_ROUTES (the per-task ``queue`` option is deprecated in
 # Celery 5). The loop and the run services send this task by name (agents.runtime.enqueue).
@@ -46,3 +51,41 @@ def session_compact_task(key: str, request_id: str, instructions: str | None = N
     """``sessions.compact``'s slow half: summarize ``key`` and announce the outcome."""
     close_old_connections()
     session_compact_answer(key=key, request_id=request_id, instructions=instructions)
+
+
+# Cron (agents.services.cron). Named outside ``agents.*`` so CELERY_TASK_ROUTES leaves them
+# on the ``default`` queue: a tick must not wait behind model turns on ``llm``.
+@shared_task(
+    name=CRON_TICK_TASK,
+    base=DjangoTask,
+    acks_late=False,
+    ignore_result=True,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def cron_tick_task() -> None:
+    """Finish cron runs that ended; claim and enqueue the jobs that are due."""
+    close_old_connections()
+    report = cron_tick(dispatch=settings.CRON_ENABLED)
+    if report.total:
+        logger.info(
+            "cron tick: %s started, %s finished, %s rescheduled",
+            report.claimed,
+            report.completed,
+            report.healed,
+        )
+
+
+@shared_task(
+    name=CRON_RUN_TASK,
+    base=DjangoTask,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def cron_run_task(cron_run_pk: int) -> None:
+    """Start one claimed cron run (by pk); a redelivery for a started run does nothing."""
+    close_old_connections()
+    cron_run_execute(cron_run_pk=cron_run_pk)

@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count
 
 from agents import selectors as agent_selectors
-from agents.models import CronJob, Run
+from agents.models import Run
 from channels_app import selectors as channel_selectors
 from core.clock import now_ms
 from gateway.catalog.wire import ms
@@ -180,24 +180,3 @@ def run_counts_by_agent() -> dict[str, dict[str, int]]:
         entry = counts.setdefault(slug, {"queued": 0, "running": 0})
         entry["running" if status == Run.Status.RUNNING else "queued"] += n
     return counts
-
-
-# Runs a cron job started: OpenClaw's isolated cron session key, agent:<agent>:cron:<job>.
-CRON_RUN_HISTORY_MAX = 2000
-
-
-def cron_runs_finished() -> list[Run]:
-    """The latest finished runs of cron jobs (origin ``cron``), newest first, bounded."""
-    return list(
-        Run.objects.filter(
-            origin=Run.Origin.CRON,
-            status__in=(Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.ABORTED),
-        )
-        .select_related("session", "agent")
-        .order_by("-finished_at", "-pk")[:CRON_RUN_HISTORY_MAX]
-    )
-
-
-def cron_job_names() -> dict[str, str]:
-    """Every cron job's name by its public id (one query)."""
-    return {str(pid): name for pid, name in CronJob.objects.values_list("public_id", "name")}

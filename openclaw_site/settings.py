@@ -322,18 +322,11 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {
-    "work-sweep": {
-        "task": "gateway.work_sweep",
-        "schedule": float(SWEEP_INTERVAL_SECONDS),
-        "options": {"expires": float(SWEEP_INTERVAL_SECONDS)},
-    },
-    "channel-sweep": {
-        "task": "channels.sweep",
-        "schedule": float(CHANNEL_SWEEP_SECONDS),
-        "options": {"expires": float(CHANNEL_SWEEP_SECONDS)},
-    },
-}
+from openclaw_site.beat import CRON_ENABLED, CRON_TICK_SECONDS, beat_schedule  # noqa: E402, F401
+
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    sweep_s=SWEEP_INTERVAL_SECONDS, channel_sweep_s=CHANNEL_SWEEP_SECONDS
+)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- auth, i18n, static -------------------------------------------------------------

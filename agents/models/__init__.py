@@ -6,7 +6,7 @@ One module per concern; every model is importable from here, as Django expects.
 from __future__ import annotations
 
 from agents.models.agent import Agent, AgentQuerySet, RoutingRule
-from agents.models.cron import CronJob
+from agents.models.cron import CronJob, CronRun
 from agents.models.provider import AuthProfileState, ModelProvider
 from agents.models.run import Run, RunStep
 
@@ -15,6 +15,7 @@ __all__ = [
     "AgentQuerySet",
     "AuthProfileState",
     "CronJob",
+    "CronRun",
     "ModelProvider",
     "RoutingRule",
     "Run",

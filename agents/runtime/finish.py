@@ -41,6 +41,8 @@ from sessions_app.services import (
 from sessions_app.wire import to_ms
 
 logger = logging.getLogger(__name__)
+# Runs whose reply goes to the chat in their reply_to (a chat message, a webhook, a cron job).
+DELIVERED_ORIGINS = (Run.Origin.CHANNEL, Run.Origin.HOOK, Run.Origin.CRON)
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ class Finish:
         """
         run = self.run
         to = run.reply_to or {}
-        if run.origin not in (Run.Origin.CHANNEL, Run.Origin.HOOK) or not to.get("chatId"):
+        if run.origin not in DELIVERED_ORIGINS or not to.get("chatId"):
             return
         text = deliverable_text(text)
         if not text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from agents.cron_selectors import cron_tools_allow
 from agents.lib import workspace
 from agents.models import Agent
 from agents.services.agents import (
@@ -75,6 +76,12 @@ class TurnPlace:
                 deny=agent.sandbox_tools_deny,
                 workspace_access=agent.sandbox_workspace_access,
             )
+        if ":cron:" in self.session_key:
+            # An isolated cron job's ``toolsAllow`` narrows the turn's tools further.
+            only = cron_tools_allow(session_key=self.session_key)
+            if only is not None:
+                names = {t.name for t in tools_allowed(profile="minimal", allow=only)}
+                allowed = [t for t in allowed if t.name in names]
         return {t.name: t for t in allowed}
 
     def prompt_files(self) -> list[workspace.WorkspaceFile]:

@@ -108,6 +108,12 @@ def _coerce(field: str, value: Any) -> Any:
     return value.strip()
 
 
+def agent_value_clean(field: str, value: Any) -> Any:
+    """``value`` as the Agent field ``field`` stores it (``None``: the field's default);
+    raises ``ConfigError`` on a wrong type. The model's own rules run on save."""
+    return _coerce(field, value)
+
+
 def _assign(agent: Agent, rest: tuple[str, ...], value: Any, where: str) -> None:
     field = AGENT_FIELDS.get(rest)
     if field is None:

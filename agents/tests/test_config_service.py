@@ -92,8 +92,9 @@ def test_config_patch_rpc_needs_the_current_hash(agents: tuple[Agent, Agent]) ->
     assert answer["config"]["agents"]["defaults"]["model"]["primary"] == "openai/gpt-4o-mini"
     with pytest.raises(MethodError, match="not valid JSON5"):
         call("config.patch", {"raw": "{oops", "baseHash": call("config.get")["hash"]})
-    with pytest.raises(MethodError, match="not supported"):
-        call("config.set", {"raw": "{}", "baseHash": base})
+    # config.set replaces the whole document: agents left out are refused, not deleted.
+    with pytest.raises(MethodError, match="are not in the document"):
+        call("config.set", {"raw": "{}", "baseHash": call("config.get")["hash"]})
 
 
 def test_unset_restores_the_model_default(agents: tuple[Agent, Agent]) -> None:

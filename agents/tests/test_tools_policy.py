@@ -217,8 +217,8 @@ def test_sandbox_allow_widens_and_naming_a_tool_lifts_its_default_deny() -> None
     }  # fmt: skip
     assert "message" in sandbox_names(allow=("MESSAGE",))
     assert "message" in sandbox_names(allow=("group:messaging",))
-    # A wildcard widens to everything but the default deny: message must be named.
-    assert sandbox_names(allow=("*",)) == set(registered_tools()) - {"message"}
+    # A wildcard widens to everything but the default deny: message and cron must be named.
+    assert sandbox_names(allow=("*",)) == set(registered_tools()) - {"message", "cron"}
 
 
 def test_sandbox_deny_wins_and_read_only_access_drops_the_write_tools() -> None:

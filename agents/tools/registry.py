@@ -10,6 +10,7 @@ BUILTIN_MODULES = (
     "agents.tools.web",
     "agents.tools.memory",
     "agents.tools.messaging",
+    "agents.tools.cron",
 )
 _loaded = False
 

@@ -1,4 +1,4 @@
-"""Catalog methods: status, agents, models, commands, config, channels, logs, cron, nodes,
+"""Catalog methods: status, agents, models, commands, config, channels, logs, nodes,
 device pairing, and the start-up calls of OpenClaw's TUI and Control UI.
 
 Payload shapes follow what OpenClaw 2026.9.6's gateway answered in
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -23,7 +23,6 @@ from gateway.catalog import agents as agent_wire
 from gateway.catalog import channels as channel_wire
 from gateway.catalog import commands as command_wire
 from gateway.catalog import config as config_wire
-from gateway.catalog import cron as cron_wire
 from gateway.catalog import devices as device_wire
 from gateway.catalog import logs as log_wire
 from gateway.catalog import status as status_wire
@@ -147,13 +146,30 @@ def config_patch(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
     return {"ok": True, "path": snapshot["path"], "config": snapshot["config"], "restart": None}
 
 
-@method("config.set", params=ConfigPatchParams)
-def config_set(ctx: CallContext, params: ConfigPatchParams) -> dict[str, Any]:
-    raise MethodError(
-        "config.set (replace the whole config) is not supported: this gateway keeps its "
-        "configuration in the database. Use config.patch for the model and tool settings "
-        "of agents, or the admin for the rest"
-    )
+class ConfigSetParams(ConfigPatchParams):
+    raw: str = Field(min_length=1, max_length=1_048_576)
+
+
+@method("config.set", params=ConfigSetParams)
+def config_set(ctx: CallContext, params: ConfigSetParams) -> dict[str, Any]:
+    """Replace the whole configuration with ``raw`` (JSON5, what config.get shows): what
+    differs is applied in one transaction (gateway.openclaw_doc), no restart."""
+    from gateway import openclaw_doc  # noqa: PLC0415  (lazy: rare; keeps start-up lean)
+    from gateway.lib.openclaw_source import SourceError, parse_json5  # noqa: PLC0415
+
+    if not params.base_hash:
+        raise MethodError("config base hash required; re-run config.get and retry")
+    if params.base_hash != config_wire.config_snapshot()["hash"]:
+        raise MethodError("config changed since last load; re-run config.get and retry")
+    try:
+        document = parse_json5(params.raw, name="raw")
+        openclaw_doc.document_apply(document, replace=True)
+    except SourceError as exc:
+        raise MethodError(f"raw is not valid JSON5: {exc.message}") from None
+    except ConfigError as exc:
+        raise MethodError(exc.message) from None
+    snapshot = config_wire.config_snapshot()
+    return {"ok": True, "path": snapshot["path"], "config": snapshot["config"]}
 
 
 class ChannelsStatusParams(WireParams):
@@ -184,39 +200,6 @@ async def logs_tail(ctx: CallContext, params: LogsTailParams) -> dict[str, Any]:
         "truncated": tail.truncated,
         "reset": tail.reset,
     }
-
-
-# --- cron -----------------------------------------------------------------------------
-class CronListParams(WireParams):
-    include_disabled: bool | None = None
-    enabled: Literal["all", "enabled", "disabled"] | None = None
-    limit: int = Field(default=cron_wire.CRON_PAGE_DEFAULT, ge=1, le=cron_wire.CRON_PAGE_MAX)
-    offset: int = Field(default=0, ge=0)
-    query: str | None = None
-    sort_by: Literal["nextRunAtMs", "updatedAtMs", "name"] = "nextRunAtMs"
-    sort_dir: Literal["asc", "desc"] = "asc"
-    agent_id: str | None = None
-    compact: bool = False
-
-
-@method("cron.list", params=CronListParams)
-def cron_list(ctx: CallContext, params: CronListParams) -> dict[str, Any]:
-    enabled = params.enabled or ("all" if params.include_disabled else "enabled")
-    return cron_wire.cron_jobs_page(
-        enabled=enabled,
-        agent_id=params.agent_id,
-        query=params.query,
-        sort_by=params.sort_by,
-        sort_dir=params.sort_dir,
-        offset=params.offset,
-        limit=params.limit,
-        compact=params.compact,
-    )
-
-
-@method("cron.status")
-def cron_status(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return cron_wire.cron_status()
 
 
 # --- nodes and device pairing ---------------------------------------------------------

@@ -321,7 +321,12 @@ def test_cron_list_rows_have_the_protocol_and_captured_compact_shapes() -> None:
         "payload",
         "state",
     } <= set(row)
-    assert row["schedule"] == {"kind": "every", "everyMs": 60_000}
+    # OpenClaw normalizes an interval's anchor into the job (anchorMs, as captured).
+    assert row["schedule"] == {
+        "kind": "every",
+        "everyMs": 60_000,
+        "anchorMs": int(job.created_at.timestamp() * 1000),
+    }
     assert row["state"]["nextRunAtMs"] == int(due.timestamp() * 1000)
 
     params, real = captured("cron.list")  # the Control UI's call: compact, agentId main

@@ -3,7 +3,8 @@
 - ``sessions``: create (and ``create``: sessions.create), append to the transcript, record a compaction, patch, reset,
   delete (and the ``sessions.changed`` / ``session.message`` announcements);
 - ``settings``: OpenClaw's ``session.dmScope``, ``session.identityLinks``, ``session.reset``;
-- ``inbound``: the session of an inbound channel message, started over when stale.
+- ``inbound``: the session of an inbound channel message, started over when stale;
+- ``transcripts``: a transcript written elsewhere (OpenClaw's JSONL) brought into a session.
 
 Callers import from ``sessions_app.services``; the modules are its seams.
 """
@@ -32,14 +33,21 @@ from sessions_app.services.settings import (
     session_settings_clean,
     session_settings_set,
 )
+from sessions_app.services.transcripts import (
+    ImportedMessage,
+    TranscriptImport,
+    session_transcript_import,
+)
 
 __all__ = [
     "LABEL_MAX_LENGTH",
     "PATCHABLE_FIELDS",
     "QUEUE_MODES",
     "THINKING_LEVELS",
+    "ImportedMessage",
     "SessionError",
     "SessionSettingsError",
+    "TranscriptImport",
     "session_changed_announce",
     "session_compaction_record",
     "session_create",
@@ -52,4 +60,5 @@ __all__ = [
     "session_reset",
     "session_settings_clean",
     "session_settings_set",
+    "session_transcript_import",
 ]
