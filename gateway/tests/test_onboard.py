@@ -61,6 +61,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings
     monkeypatch.setenv("ONBOARD_KEY", API_KEY)
     monkeypatch.setenv("ONBOARD_TG", BOT_TOKEN)
     settings.OPENCLAW_MODEL = ""  # what answers follows the provider given here
+    # These tests onboard an embedded data dir, also in the suite's PostgreSQL + Redis pass
+    # (whose settings are team mode); --team and its own environment test team mode.
+    settings.TEAM_MODE = False
 
 
 def onboard(*args: str, **options: Any) -> str:
