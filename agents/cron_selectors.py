@@ -83,6 +83,10 @@ def cron_job_openclaw(job: CronJob) -> dict[str, Any]:
     row.update(spec_openclaw(job_spec(job)))
     row["createdAtMs"] = _ms(job.created_at)
     row["updatedAtMs"] = _ms(job.updated_at)
+    if job.declaration_key:  # a system-owned job: an agent's heartbeat, made by the config
+        row["declarationKey"] = job.declaration_key
+        row["displayName"] = job.description
+        row.pop("description", None)
     row["state"] = cron_job_state(job)
     return row
 

@@ -9,6 +9,7 @@ runtime's commands (``gateway``, ``embedded_worker``) stay plain ``BaseCommand``
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 from typing import Any
@@ -37,3 +38,15 @@ class OperatorCommand(BaseCommand):
         source = f"manage.py {command}" + (f" {action}" if action else "")
         with acting(Actor(kind="command", name=os_user(), source=source)):
             return super().execute(*args, **options)
+
+
+def json_after_subcommand(sub: Any) -> None:
+    """Let ``--json`` follow the subcommand too (``agents list --json``, as OpenClaw's CLI
+    takes it) besides preceding it (``agents --json list``)."""
+    for parser in sub.choices.values():
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="one JSON document on stdout",
+        )

@@ -1,9 +1,9 @@
 """Webhook actions (OpenClaw ``POST /hooks/wake`` and ``/hooks/agent``) as runs and events.
 
 - ``hook_wake``: a system event for the default agent's main session. ``mode: "now"``
-  starts a turn there at once (OpenClaw's immediate heartbeat; this gateway has no
-  heartbeat runner); ``"next-heartbeat"`` appends the event to the main session's
-  transcript without a turn, so the session's next turn sees it.
+  starts a turn there at once (OpenClaw's immediate heartbeat); ``"next-heartbeat"``
+  appends the event to the main session's transcript without a turn, so the agent's next
+  heartbeat (``agents.services.cron.heartbeat``) or any earlier turn there sees it.
 - ``hook_agent_start``: an agent turn in its own session (``hook:<uuid>``, or the
   configured ``defaultSessionKey``, or the request's key when allowed), started through
   ``agents.services.runs.run_start`` with origin ``hook``.

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count
 
 from agents import selectors as agent_selectors
+from agents.heartbeat_selectors import heartbeat_summaries
 from agents.models import Run
 from channels_app import selectors as channel_selectors
 from core.clock import now_ms
@@ -105,6 +106,7 @@ def health_summary() -> dict[str, Any]:
     """Return OpenClaw's HealthSummary: agents, sessions and channels (one short query set)."""
     agents = agent_selectors.agent_rows()
     default_id = agent_selectors.default_slug_of(agents)
+    heartbeats = heartbeat_summaries()
     now = now_ms()
     recent = []
     for key, _agent, updated in sessions_recent():
@@ -135,14 +137,14 @@ def health_summary() -> dict[str, Any]:
         "channels": channels,
         "channelOrder": sorted(channels),
         "channelLabels": {kind: kind.capitalize() for kind in channels},
-        "heartbeatSeconds": 0,
+        "heartbeatSeconds": (heartbeats.get(default_id or "", {}).get("everyMs") or 0) // 1000,
         "defaultAgentId": default_id,
         "agents": [
             {
                 "agentId": agent.slug,
                 "name": agent.name or None,
                 "isDefault": agent.slug == default_id,
-                "heartbeat": {"enabled": False},
+                "heartbeat": heartbeats.get(agent.slug, {"enabled": False}),
                 "sessions": {
                     "path": "database",
                     "count": per_agent.get(agent.slug, 0),

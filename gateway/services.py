@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.services.agents import agent_ensure_default
+from agents.services.cron import heartbeat_jobs_sync
 from channels_app.services.environment import channel_env_tokens_sync
 from core import audit
 from core.crypto import write_private_file
@@ -235,6 +236,7 @@ def gateway_bootstrap() -> BootstrapResult:
     one set in the config wins, and a line says so.
     """
     _agent, agent_created = agent_ensure_default()
+    heartbeat_jobs_sync()  # the default agent's heartbeat job, as the config has it
     channel_lines = tuple(channel_env_tokens_sync(environ=os.environ))
     if gateway_token_sync_environment(settings.GATEWAY_TOKEN) is not None:
         return BootstrapResult(agent_created, None, "environment", None, channel_lines)

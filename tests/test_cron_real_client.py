@@ -93,9 +93,24 @@ def test_cron_add_then_list_shows_the_job(gateway: GatewayProcess, tmp_path: Pat
     plain = openclaw(tmp_path, gateway, "list")
     assert plain.returncode == 0, plain.stderr
     assert "inbox" in plain.stdout
+    # The default agent's heartbeat is a job of its own, printed as OpenClaw prints it.
+    row = next(line for line in plain.stdout.splitlines() if "heartbeat:main" in line)
+    assert "Heartbeat (main)" in row
+    assert "every 30m" in row
     listed = as_json(openclaw(tmp_path, gateway, "list", "--json"))
-    assert [job["id"] for job in listed["jobs"]] == [added["id"]]
-    assert listed["jobs"][0]["status"] == "idle"
+    by_name = {job["name"]: job for job in listed["jobs"]}
+    assert set(by_name) == {"inbox", "heartbeat-main"}
+    assert by_name["inbox"]["id"] == added["id"]
+    assert by_name["inbox"]["status"] == "idle"
+    heartbeat = by_name["heartbeat-main"]
+    assert heartbeat["declarationKey"] == "heartbeat:main"
+    assert heartbeat["displayName"] == "Heartbeat (main)"
+    assert heartbeat["payload"] == {"kind": "heartbeat"}
+    assert heartbeat["schedule"]["everyMs"] == 1_800_000
+    assert heartbeat["state"]["nextRunAtMs"] % 1_800_000 == heartbeat["schedule"]["anchorMs"]
+    refused = openclaw(tmp_path, gateway, "rm", heartbeat["id"])
+    assert refused.returncode != 0
+    assert "heartbeat of agent main" in refused.stderr + refused.stdout
     shown = as_json(openclaw(tmp_path, gateway, "get", added["id"]))
     assert shown["id"] == added["id"]
     assert as_json(openclaw(tmp_path, gateway, "rm", added["id"])) == {"ok": True, "removed": True}

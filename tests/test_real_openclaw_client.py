@@ -133,11 +133,14 @@ def test_openclaw_agent_command(gateway: GatewayProcess, tmp_path: Path) -> None
 def test_openclaw_cron_list(gateway: GatewayProcess, tmp_path: Path) -> None:
     plain = _openclaw(tmp_path, "cron", "list", *_url(gateway), gateway=gateway)
     assert plain.returncode == 0, plain.stderr
-    assert "No automations." in plain.stdout
+    # No job added: the list holds the default agent's heartbeat, as OpenClaw's does.
+    assert "heartbeat:main" in plain.stdout
+    assert "Heartbeat (main)" in plain.stdout
     listed = _openclaw(tmp_path, "cron", "list", "--json", *_url(gateway), gateway=gateway)
     assert listed.returncode == 0, listed.stderr
     body = json.loads(listed.stdout)
-    assert (body["jobs"], body["total"], body["hasMore"]) == ([], 0, False)
+    assert (body["total"], body["hasMore"]) == (1, False)
+    assert [job["name"] for job in body["jobs"]] == ["heartbeat-main"]
 
 
 def test_openclaw_nodes_status(gateway: GatewayProcess, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing_extensions import override
 
 from agents.admin.common import STRING_LIST_HELP
 from agents.models import Agent, RoutingRule
-from agents.services.agents import agent_save
+from agents.services.roster import agent_delete, agent_store
 
 
 class AgentAdminForm(forms.ModelForm[Agent]):
@@ -111,7 +111,23 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
     @override
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: Any) -> None:
         obj.is_default = form.cleaned_data["make_default"]
-        agent_save(agent=obj)
+        agent_store(agent=obj)
+
+    @override
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # An agent's heartbeat job goes with it (agent_delete): not a reason to refuse.
+        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        protected = [p for p in protected if not str(p).startswith("Cron job: heartbeat-")]
+        return deleted, counts, perms, protected
+
+    @override
+    def delete_model(self, request: HttpRequest, obj: Agent) -> None:
+        agent_delete(agent=obj)
+
+    @override
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for agent in queryset:
+            agent_delete(agent=agent)
 
 
 # What a routing rule matches on (OpenClaw's binding ``match``).

@@ -169,6 +169,19 @@ class CronJobAdmin(admin.ModelAdmin[CronJob]):
         return ", ".join(timezone.localtime(t).strftime("%Y-%m-%d %H:%M:%S %Z") for t in times)
 
     @override
+    def has_change_permission(self, request: HttpRequest, obj: CronJob | None = None) -> bool:
+        # An agent's heartbeat job follows its config (agents.defaults.heartbeat): read-only.
+        if obj is not None and obj.declaration_key:
+            return False
+        return super().has_change_permission(request, obj)
+
+    @override
+    def has_delete_permission(self, request: HttpRequest, obj: CronJob | None = None) -> bool:
+        if obj is not None and obj.declaration_key:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @override
     def save_model(
         self, request: HttpRequest, obj: CronJob, form: forms.ModelForm[CronJob], change: bool
     ) -> None:
@@ -180,14 +193,14 @@ class CronJobAdmin(admin.ModelAdmin[CronJob]):
 
     @override
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CronJob]) -> None:
-        for public_id in queryset.values_list("public_id", flat=True):
+        for public_id in queryset.filter(declaration_key="").values_list("public_id", flat=True):
             cron_service.cron_remove(job_id=str(public_id))
 
     @admin.action(description="Run selected cron jobs now", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[CronJob]) -> None:
         """As ``cron.run`` does: claim each job and start it (not one already running)."""
         started, busy = 0, 0
-        for public_id in queryset.values_list("public_id", flat=True):
+        for public_id in queryset.filter(declaration_key="").values_list("public_id", flat=True):
             outcome = cron_service.cron_run_now(job_id=str(public_id))
             started += outcome.ran
             busy += not outcome.ran

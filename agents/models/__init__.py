@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from agents.models.agent import Agent, AgentQuerySet, RoutingRule
 from agents.models.cron import CronJob, CronRun
+from agents.models.heartbeat import HeartbeatSettings
 from agents.models.provider import AuthProfileState, ModelProvider
 from agents.models.run import Run, RunStep
 
@@ -16,6 +17,7 @@ __all__ = [
     "AuthProfileState",
     "CronJob",
     "CronRun",
+    "HeartbeatSettings",
     "ModelProvider",
     "RoutingRule",
     "Run",

@@ -68,6 +68,9 @@ class Agent(BaseModel):
     sandbox_tools_allow = models.JSONField("sandbox tools allow", default=list, blank=True)
     sandbox_tools_deny = models.JSONField("sandbox tools deny", default=list, blank=True)
     is_default = models.BooleanField("default agent", default=False)
+    # OpenClaw's agents.list[].heartbeat block (agents.lib.heartbeat); None: no block of
+    # its own. When any agent has one, only those agents run heartbeats.
+    heartbeat = models.JSONField(null=True, blank=True, default=None)
 
     objects = AgentQuerySet.as_manager()
 

@@ -60,6 +60,9 @@ class CronJob(PublicIdModel):
     target_session_key = models.CharField(max_length=512, blank=True, default="")
     wake_mode = models.CharField(max_length=16, choices=WakeMode.choices, default=WakeMode.NOW)
     payload = models.JSONField(default=dict)
+    # A system-owned job's declaration (OpenClaw's ``declarationKey``): ``heartbeat:<agent>``
+    # for an agent's heartbeat, which the configuration makes and removes, not a person.
+    declaration_key = models.CharField(max_length=120, blank=True, default="", editable=False)
     delivery = models.JSONField(default=dict, blank=True)
     failure_alert = models.JSONField(default=dict, blank=True)
 
@@ -89,9 +92,21 @@ class CronJob(PublicIdModel):
             # The cron tick claims due jobs by next_run_at (agents.services.cron.dispatch).
             models.Index(fields=["next_run_at"], condition=Q(enabled=True), name="cronjob_due_idx"),
         ]
+        constraints += [
+            models.UniqueConstraint(
+                fields=["declaration_key"],
+                condition=~Q(declaration_key=""),
+                name="cronjob_declaration_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_heartbeat(self) -> bool:
+        """An agent's heartbeat (payload ``{"kind": "heartbeat"}``), made by the config."""
+        return isinstance(self.payload, dict) and self.payload.get("kind") == "heartbeat"
 
     @property
     def schedule(self) -> cron_schedule.Schedule:
@@ -117,6 +132,8 @@ class CronJob(PublicIdModel):
                 cron_schedule.zone(self.tz)
             except cron_schedule.ScheduleError as exc:
                 raise ValidationError({"tz": str(exc)}) from None
+        if self.is_heartbeat:
+            return
         expected = "systemEvent" if self.session_target == self.SessionTarget.MAIN else "agentTurn"
         if not isinstance(self.payload, dict) or self.payload.get("kind") != expected:
             raise ValidationError(
@@ -186,6 +203,9 @@ class CronRun(PublicIdModel):
     model = models.CharField(max_length=200, blank=True, default="")
     usage = models.JSONField(default=dict, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
+    # A heartbeat run's ``heartbeat`` event ({ts, status, reason?, preview?, ...}): what
+    # ``last-heartbeat`` answers.
+    heartbeat = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -26,6 +26,7 @@ class Run(LeasedWorkModel):
         CHANNEL = "channel", "channel message"
         CRON = "cron", "cron job"
         HOOK = "hook", "webhook"
+        HEARTBEAT = "heartbeat", "heartbeat"
 
     # OpenClaw's runId, which is the client's idempotencyKey: a retry finds this row.
     run_id = models.CharField(max_length=200, unique=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agents.lib.prompt import HEARTBEAT_TOKEN
 from agents.lib.prompt import SILENT_REPLY_TOKEN as SILENT_REPLY
 from core import events
 from core.clock import now_ms
@@ -119,8 +120,9 @@ class Announcer:
         self.pending = ""
 
     def flush_delta(self) -> None:
-        if not self.pending or SILENT_REPLY.startswith(self.text.strip()):
-            return  # nothing new, or it may still turn out to be the silent NO_REPLY
+        head = self.text.strip()
+        if not self.pending or SILENT_REPLY.startswith(head) or HEARTBEAT_TOKEN.startswith(head):
+            return  # nothing new, or it may still be NO_REPLY or a bare HEARTBEAT_OK
         fields: dict[str, Any] = {
             "deltaText": self.pending,
             "message": assistant_message(self.text),

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.lib.heartbeat import DEFAULT_ACK_MAX_CHARS, strip_heartbeat_token
 from agents.lib.prompt import HEARTBEAT_TOKEN, SILENT_REPLY_TOKEN
 from agents.models import Run
 from agents.runtime import steps
@@ -42,7 +43,7 @@ from sessions_app.wire import to_ms
 
 logger = logging.getLogger(__name__)
 # Runs whose reply goes to the chat in their reply_to (a chat message, a webhook, a cron job).
-DELIVERED_ORIGINS = (Run.Origin.CHANNEL, Run.Origin.HOOK, Run.Origin.CRON)
+DELIVERED_ORIGINS = (Run.Origin.CHANNEL, Run.Origin.HOOK, Run.Origin.CRON, Run.Origin.HEARTBEAT)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Finish:
                 model_step=self.model.step_output(result, text=text[:20_000]),
                 reply=Reply(text, result.model_ref, done.stop_reason, usage_dict(done.usage)),
                 chat_fields={"stopReason": done.stop_reason, "usage": usage},
-                chat_message=None if text.strip() == SILENT_REPLY_TOKEN else text,
+                chat_message=None if self._silent(text) else text,
                 merged_chat_fields={"stopReason": done.stop_reason},
                 usage_event={
                     "inputTokens": self.model.usage.input,
@@ -235,6 +236,16 @@ class Finish:
         logger.log(e.log_level, "run %s %s", run.run_id, e.log_text, extra={"run_id": run.run_id})
         return True
 
+    def _silent(self, text: str) -> bool:
+        """``NO_REPLY``, or a heartbeat's acknowledgement: no message in ``chat`` final."""
+        if text.strip() == SILENT_REPLY_TOKEN:
+            return True
+        return self.run.origin == Run.Origin.HEARTBEAT and self._heartbeat_ack(text)
+
+    def _heartbeat_ack(self, text: str) -> bool:
+        ack = int((self.run.reply_to or {}).get("ackMaxChars", DEFAULT_ACK_MAX_CHARS))
+        return strip_heartbeat_token(text, ack_max_chars=ack).should_skip
+
     def _deliver_reply(self, text: str) -> None:
         """A run that answers a channel message queues its reply in that chat's outbox.
 
@@ -250,6 +261,8 @@ class Finish:
         to = run.reply_to or {}
         if run.origin not in DELIVERED_ORIGINS or not to.get("chatId"):
             return
+        if run.origin == Run.Origin.HEARTBEAT and self._heartbeat_ack(text):
+            return  # HEARTBEAT_OK, with at most ackMaxChars around it
         text = deliverable_text(text)
         if not text:
             return

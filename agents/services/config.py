@@ -4,6 +4,8 @@ The configuration lives in the database; ``config.get`` shows it as an OpenClaw 
 document (``gateway.catalog.config.config_document``). These paths can be written:
 
 - ``agents.defaults.model.primary`` / ``.fallbacks``: the default agent's model;
+- ``agents.defaults.heartbeat.*`` and ``agents.list[N].heartbeat.*``: heartbeats
+  (``agents.lib.heartbeat``), their jobs made true at once (``heartbeat_jobs_sync``);
 - ``agents.list[N].<field>`` (N as in ``config.get``), or in a merge patch an
   ``agents.list`` entry with its ``id``, where ``<field>`` is ``model.primary``,
   ``model.fallbacks``, ``name``, ``tools.profile``, ``tools.allow``, ``tools.deny``,
@@ -16,6 +18,7 @@ configuration is managed in the admin. Changes apply to the next turn, no restar
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,9 +26,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from agents.heartbeat_selectors import heartbeat_settings
+from agents.lib.heartbeat import HeartbeatConfig, HeartbeatConfigError
 from agents.models import Agent
 from agents.selectors import agents_default_first, default_agent
 from agents.services.agents import agent_save
+from agents.services.cron import heartbeat_jobs_sync
 
 AGENT_FIELDS: dict[tuple[str, ...], str] = {
     ("model", "primary"): "model_primary",
@@ -44,8 +50,9 @@ LIST_FIELDS = frozenset(
     {"model_fallbacks", "tools_allow", "tools_deny", "sandbox_tools_allow", "sandbox_tools_deny"}
 )
 SETTABLE = (
-    "agents.defaults.model.primary, agents.defaults.model.fallbacks, and "
-    "agents.list[N]." + "|".join(".".join(k) for k in AGENT_FIELDS)
+    "agents.defaults.model.primary, agents.defaults.model.fallbacks, "
+    "agents.defaults.heartbeat.*, and "
+    "agents.list[N]." + "|".join([*(".".join(k) for k in AGENT_FIELDS), "heartbeat.*"])
 )
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -129,10 +136,67 @@ def _save(agent: Agent) -> None:
         raise ConfigError(f"agent {agent.slug}: {detail}") from None
 
 
+# --- heartbeat (agents.defaults.heartbeat, agents.list[N].heartbeat) ----------------------
+def _block_set(block: Any, rest: list[str | int], value: Any, where: str) -> dict[str, Any] | None:
+    """``block`` with ``rest`` set to ``value`` (None removes it); checked as a whole."""
+    return _block_merge(block, [(rest, value)], where)
+
+
+def _block_merge(
+    block: Any, changes: list[tuple[list[str | int], Any]], where: str
+) -> dict[str, Any] | None:
+    """``block`` with every change made, then checked once (a merge patch's leaves)."""
+    new: Any = copy.deepcopy(block) if isinstance(block, dict) else None
+    for rest, value in changes:
+        if not rest:
+            new = copy.deepcopy(value)
+            continue
+        new = new if isinstance(new, dict) else {}
+        node = new
+        for key in rest[:-1]:
+            child = node.get(str(key))
+            node[str(key)] = child = child if isinstance(child, dict) else {}
+            node = child
+        if value is None:
+            node.pop(str(rest[-1]), None)
+        else:
+            node[str(rest[-1])] = value
+    if new is None:
+        return None
+    try:
+        HeartbeatConfig.parse(new)
+    except HeartbeatConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return dict(new)
+
+
+def _heartbeat_set(parts: list[str | int], value: Any, path: str) -> bool:
+    """Set a heartbeat path; False when ``parts`` is not one."""
+    if parts[:3] == ["agents", "defaults", "heartbeat"]:
+        row = heartbeat_settings()
+        row.defaults = _block_set(row.defaults, parts[3:], value, path)
+        row.save()
+    elif (
+        len(parts) >= 4
+        and parts[:2] == ["agents", "list"]
+        and isinstance(parts[2], int)
+        and parts[3] == "heartbeat"
+    ):
+        agent = _agent_at(parts[2])
+        agent.heartbeat = _block_set(agent.heartbeat, parts[4:], value, path)
+        agent.save(update_fields=["heartbeat", "updated_at"])
+    else:
+        return False
+    heartbeat_jobs_sync()
+    return True
+
+
 @transaction.atomic
 def config_set(path: str, value: Any) -> None:
     """Set (``value=None``: reset to the default) one config path."""
     parts = parse_path(path)
+    if _heartbeat_set(parts, value, path):
+        return
     if parts[:3] == ["agents", "defaults", "model"] and len(parts) in (3, 4):
         agent = _default_agent()
         key = parts[3] if len(parts) == 4 else "primary"
@@ -164,12 +228,20 @@ def _leaves(prefix: tuple[str, ...], obj: Mapping[str, Any]) -> list[tuple[tuple
 def _patch_defaults(value: Any, changed: list[str], unsupported: list[str]) -> None:
     if not isinstance(value, Mapping):
         raise ConfigError("agents.defaults must be an object")
+    heartbeat: list[tuple[list[str | int], Any]] = []
     for leaf, leaf_value in _leaves(("agents", "defaults"), value):
         if leaf[:3] == ("agents", "defaults", "model"):
             config_set(".".join(leaf), leaf_value)
-            changed.append(".".join(leaf))
+        elif leaf[:3] == ("agents", "defaults", "heartbeat"):
+            heartbeat.append((list(leaf[3:]), leaf_value))
         else:
             unsupported.append(".".join(leaf))
+            continue
+        changed.append(".".join(leaf))
+    if heartbeat:
+        row = heartbeat_settings()
+        row.defaults = _block_merge(row.defaults, heartbeat, "agents.defaults.heartbeat")
+        row.save()
 
 
 def _patch_list(value: Any, changed: list[str], unsupported: list[str]) -> None:
@@ -186,13 +258,21 @@ def _patch_list(value: Any, changed: list[str], unsupported: list[str]) -> None:
         body = {k: v for k, v in entry.items() if k != "id"}
         if isinstance(body.get("model"), str):
             body["model"] = {"primary": body["model"]}
+        heartbeat: list[tuple[list[str | int], Any]] = []
         for leaf, leaf_value in _leaves((), body):
             where = f"agents.list[id={agent.slug}]." + ".".join(leaf)
+            if leaf[0] == "heartbeat":
+                heartbeat.append((list(leaf[1:]), leaf_value))
+                changed.append(where)
+                continue
             if leaf not in AGENT_FIELDS:
                 unsupported.append(where)
                 continue
             _assign(agent, leaf, leaf_value, where)
             changed.append(where)
+        if heartbeat:
+            where = f"agents.list[id={agent.slug}].heartbeat"
+            agent.heartbeat = _block_merge(agent.heartbeat, heartbeat, where)
         _save(agent)
 
 
@@ -225,4 +305,6 @@ def config_patch(patch: Mapping[str, Any]) -> list[str]:
             f"cannot set {', '.join(sorted(unsupported))} here; settable: {SETTABLE}. "
             "The rest is managed in the admin."
         )
+    if any(".heartbeat" in path for path in changed):
+        heartbeat_jobs_sync()
     return changed

@@ -1,5 +1,7 @@
 """Create or change an agent by its OpenClaw keys: the import of an ``openclaw.json`` and
-``config.set`` (``gateway.openclaw_doc``) write agents through here.
+``config.set`` (``gateway.openclaw_doc``) write agents through here; so do the admin and
+``manage.py agents`` (``agent_store``, ``agent_delete``), which keep the heartbeat jobs
+in step.
 
 The keys are OpenClaw's, as dotted leaves of an ``agents.entries.<id>`` entry:
 ``name``, ``identity.emoji``, ``workspace``, ``model.primary``, ``model.fallbacks``,
@@ -17,9 +19,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from agents.models import Agent
+from agents.models import Agent, CronJob
 from agents.services.agents import agent_save
 from agents.services.config import AGENT_FIELDS, ConfigError, agent_value_clean
+from agents.services.cron import heartbeat_jobs_sync
 
 # OpenClaw leaf → Agent field.
 LEAF_FIELDS: dict[str, str] = {
@@ -70,4 +73,26 @@ def agent_upsert(
     except ValidationError as exc:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
         raise ConfigError(f"{where}: {detail}") from None
+    heartbeat_jobs_sync()
     return agent, created
+
+
+@transaction.atomic
+def agent_store(*, agent: Agent) -> Agent:
+    """Save an agent (the admin's form, ``manage.py agents add``) and its heartbeat job:
+    a new agent, or a new default agent, can change which agents run heartbeats."""
+    agent_save(agent=agent)
+    heartbeat_jobs_sync()
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent) -> None:
+    """Delete an agent with its heartbeat job (the config made it; it goes with the agent),
+    then let the others' follow (the default agent may get one back).
+
+    Raises ``ProtectedError`` when runs, routing rules or cron jobs still name it.
+    """
+    CronJob.objects.filter(agent=agent, declaration_key=f"heartbeat:{agent.slug}").delete()
+    agent.delete()
+    heartbeat_jobs_sync()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from agents import selectors as agent_selectors
+from agents.heartbeat_selectors import heartbeat_settings
 from agents.runtime.model_config import default_model_ref
 from agents.services.agents import agent_workspace_path
 from channels_app import selectors as channel_selectors
@@ -106,6 +107,7 @@ def _agent_config(agent: Agent) -> dict[str, Any]:
             "mode": agent.sandbox_mode,
             "workspaceAccess": agent.sandbox_workspace_access,
         },
+        **({"heartbeat": agent.heartbeat} if agent.heartbeat is not None else {}),
     }
 
 
@@ -118,6 +120,7 @@ def config_document() -> dict[str, Any]:
     """Return the effective configuration as an OpenClaw config object, without secrets."""
     agents = agent_selectors.agents_default_first()
     default = agents[0] if agents else None
+    heartbeat_defaults = heartbeat_settings().defaults
     # The gateway paths set by config (gateway.config_service), all in one query.
     stored = dict(
         ConfigEntry.objects.filter(
@@ -152,7 +155,8 @@ def config_document() -> dict[str, Any]:
         "agents": {
             "defaults": {
                 # The model that answers; none (no primary) when no provider is configured.
-                "model": _default_model(default)
+                "model": _default_model(default),
+                **({"heartbeat": heartbeat_defaults} if heartbeat_defaults is not None else {}),
             },
             "list": [_agent_config(agent) for agent in agents],
         },

@@ -39,9 +39,12 @@ def _cron_job_compact(job: CronJob, default_agent: str) -> dict[str, Any]:
     row: dict[str, Any] = {"id": str(job.public_id), "name": job.name}
     if job.agent is not None:
         row["agentId"] = job.agent.slug
+    row["updatedAtMs"] = ms(job.updated_at)
+    if job.declaration_key:  # a system-owned job: an agent's heartbeat
+        row["declarationKey"] = job.declaration_key
+        row["displayName"] = job.description
     row.update(
         {
-            "updatedAtMs": ms(job.updated_at),
             "enabled": job.enabled,
             "nextRunAt": iso(job.next_run_at),
             "nextRunAtMs": ms(job.next_run_at),

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents import selectors as agent_selectors
+from agents.heartbeat_selectors import heartbeat_summaries
 from agents.models import Run
 from agents.runtime.model_config import display_model_ref as default_model_ref
 from channels_app import selectors as channel_selectors
@@ -64,6 +65,7 @@ def status_summary(*, include_sensitive: bool) -> dict[str, Any]:
     with ``include_sensitive`` (operator.admin callers), as OpenClaw redacts them.
     """
     agents = agent_selectors.agent_rows()
+    heartbeats = heartbeat_summaries()
     per_agent = session_counts_by_agent()
     recent = [
         {"key": key, "agentId": slug, "updatedAt": ms(updated)}
@@ -76,8 +78,14 @@ def status_summary(*, include_sensitive: bool) -> dict[str, Any]:
         "heartbeat": {
             "defaultAgentId": agent_selectors.default_slug_of(agents),
             "agents": [
-                {"agentId": agent.slug, "enabled": False, "every": "disabled", "everyMs": None}
+                {
+                    "agentId": agent.slug,
+                    "enabled": bool(summary.get("enabled")),
+                    "every": summary.get("every", "disabled"),
+                    "everyMs": summary.get("everyMs"),
+                }
                 for agent in agents
+                for summary in [heartbeats.get(agent.slug, {})]
             ],
         },
         "channelSummary": [

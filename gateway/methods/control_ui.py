@@ -212,12 +212,6 @@ def channels_pairing_list(ctx: CallContext, params: ChannelsPairingListParams) -
 
 
 # --- status pages ---------------------------------------------------------------------
-@method("last-heartbeat")
-async def last_heartbeat(ctx: CallContext, params: Params) -> None:
-    # Agents here have no heartbeat runs (health says heartbeat.enabled=false): none yet.
-    return None
-
-
 @method("diagnostics.lanes", scope=gw_scopes.READ, advertised=False)
 def diagnostics_lanes(ctx: CallContext, params: Params) -> dict[str, Any]:
     """Queued and running turns, one lane per agent (from the runs table)."""

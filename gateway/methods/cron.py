@@ -102,7 +102,11 @@ def cron_update(ctx: CallContext, params: CronUpdateParams) -> dict[str, Any]:
 
 @method("cron.remove", params=JobIdParams)
 def cron_remove(ctx: CallContext, params: JobIdParams) -> dict[str, Any]:
-    return {"ok": True, "removed": cron_service.cron_remove(job_id=params.the_id("cron.remove"))}
+    try:
+        removed = cron_service.cron_remove(job_id=params.the_id("cron.remove"))
+    except cron_service.CronError as exc:  # an agent's heartbeat: its config removes it
+        raise MethodError(exc.message) from None
+    return {"ok": True, "removed": removed}
 
 
 class CronRunParams(JobIdParams):

@@ -506,9 +506,9 @@ def test_catalog_reads_do_not_grow_with_the_rows(django_assert_num_queries: Any)
     expected = {
         "agents.list": 1,
         "models.list": 2,  # the admin keys and the agents
-        # agents, channel accounts, routing rules with their agents, trusted proxies,
-        # the session settings
-        "config.get": 5,
+        # agents, heartbeat defaults, channel accounts, routing rules with their agents,
+        # trusted proxies, the session settings
+        "config.get": 6,
         "channels.status": 3,  # accounts, last inbound, last outbound
         "cron.list": 3,  # default agent, count, page with agents
         "device.pair.list": 1,

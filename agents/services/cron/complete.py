@@ -30,6 +30,7 @@ from django.utils import timezone
 from agents.models import CronJob, CronRun, Run
 from agents.runtime import enqueue
 from agents.runtime.finish import deliverable_text
+from agents.services.cron.heartbeat import heartbeat_outcome, heartbeat_publish
 from agents.services.cron.shared import (
     CRON_RUN_TASK,
     announce,
@@ -111,6 +112,14 @@ def _finish_from_turn(run: CronRun) -> int:
     ok = outcome.status == Run.Status.SUCCEEDED
     error = "" if ok else (run.error or outcome.error_message or f"the turn {outcome.status}")
     reply = outcome.reply_text or ""
+    event = None
+    if run.job is not None and run.job.is_heartbeat:
+        now = timezone.now()
+        event = heartbeat_outcome(
+            run, ok=ok, reply=reply, error=error, started=run.started_at or now, now=now
+        )
+        if event["status"] == "sent" and (why := _heartbeat_not_queued(turn, reply)):
+            event = {**event, "status": "failed", "reason": why, "indicatorType": "error"}
     return finish_run(
         run,
         status=CronRun.Status.OK if ok else CronRun.Status.ERROR,
@@ -119,7 +128,33 @@ def _finish_from_turn(run: CronRun) -> int:
         reply=reply if ok else None,
         model=outcome.model,
         usage=outcome.usage,
+        heartbeat=event,
     )
+
+
+def _heartbeat_not_queued(turn: Run, reply: str) -> str:
+    """Why a heartbeat's alert is not in its chat's outbox ("" when it is).
+
+    The turn's ending queued it (``agents.runtime.finish``) under the key
+    ``run:<run id>:reply``; asking again with that key returns that message, or the
+    error that kept it out (no such account, a channel without a connector).
+    """
+    to = turn.reply_to or {}
+    try:
+        delivery.deliver(
+            delivery.ChannelMessage(
+                channel=str(to["channel"]),
+                account_id=str(to.get("accountId") or "default"),
+                chat_id=str(to["chatId"]),
+                thread_id=str(to.get("threadId") or ""),
+                text=deliverable_text(reply),
+                dedupe_key=f"run:{turn.public_id}:reply",
+                run_public_id=turn.public_id,
+            )
+        )
+    except delivery.DeliveryError as exc:
+        return str(exc)
+    return ""
 
 
 def _deliver(run: CronRun, reply: str | None) -> tuple[str, str]:
@@ -163,6 +198,7 @@ def finish_run(
     reply: str | None = None,
     model: str = "",
     usage: dict[str, Any] | None = None,
+    heartbeat: dict[str, Any] | None = None,
 ) -> int:
     """End a running cron run (CAS), deliver its reply, move its job on; 1 if it was ours.
 
@@ -176,6 +212,12 @@ def finish_run(
         return 0
     ok = status == CronRun.Status.OK
     delivery_status, delivery_error = _deliver(run, reply if ok else None)
+    if heartbeat is not None and heartbeat.get("status") == "sent":
+        delivery_status = CronRun.DeliveryStatus.DELIVERED  # queued by the turn's ending
+    if heartbeat is not None and "ts" in heartbeat:  # OpenClaw emits no quiet-hours event
+        heartbeat_publish(heartbeat)
+    else:
+        heartbeat = None
     run.status, run.finished_at, run.error = status, now, error[:4000]
     run.delivery_status, run.delivery_error = delivery_status, delivery_error[:2000]
     started = run.started_at or now
@@ -191,6 +233,7 @@ def finish_run(
         session_id=run.session_id,
         agent_slug=run.agent_slug,
         next_run_at=next_run,
+        heartbeat=heartbeat,
     )
     announce(
         str(run.job_public_id),
@@ -223,12 +266,15 @@ def _job_moves_on(run: CronRun, *, ok: bool, started: datetime, now: datetime) -
     if job is None:
         return None
     scheduled = run.trigger == CronRun.Trigger.SCHEDULE or job.next_run_at is None
-    errors = 0 if ok else job.consecutive_errors + 1
+    # A skip (a heartbeat in quiet hours, with nothing to do, or behind a busy session) is
+    # not a failure: no back-off, the error count stays.
+    failed = run.status == CronRun.Status.ERROR
+    errors = job.consecutive_errors + 1 if failed else (0 if ok else job.consecutive_errors)
     fields: dict[str, Any] = {
         "running_at": None,
         "last_run_at": started,
         "last_status": run.status,
-        "last_error": "" if ok else run.error,
+        "last_error": run.error if failed else "",
         "last_duration_ms": max(0, int((now - started).total_seconds() * 1000)),
         "last_delivery_status": run.delivery_status,
         "consecutive_errors": errors,
@@ -236,7 +282,7 @@ def _job_moves_on(run: CronRun, *, ok: bool, started: datetime, now: datetime) -
     next_run = job.next_run_at
     if not job.enabled:
         next_run = None
-    elif not ok and scheduled:
+    elif failed and scheduled:
         next_run = next_after_failure(job, errors=errors, now=now)
     elif ok and job.schedule_kind == CronJob.ScheduleKind.AT and scheduled:
         if job.delete_after_run:

@@ -3,8 +3,9 @@
 - ``main`` + ``systemEvent``: with ``wakeMode: now`` a turn starts in the agent's main
   session whose message is OpenClaw's cron event prompt around the event text (what its
   heartbeat runs for a cron event); with ``next-heartbeat`` the text is appended to the
-  main session as ``System: <text>`` and the next turn there reads it (this gateway runs
-  no heartbeats of its own, so "next heartbeat" is the next turn).
+  main session as ``System: <text>`` and the agent's next heartbeat (or any earlier turn
+  there) reads it.
+- an agent's heartbeat job (payload ``{"kind": "heartbeat"}``): ``heartbeat``.
 - ``isolated`` + ``agentTurn``: the session ``agent:<agent>:cron:<job id>`` is started
   over (a fresh sessionId each run, as OpenClaw) with the job's model override, and the
   message, prefixed ``[cron:<job id> <name>]``, starts a turn there.
@@ -18,6 +19,7 @@ tick's ``complete`` step records its outcome and delivers the reply.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -26,6 +28,7 @@ from django.utils import timezone
 from agents.models import CronJob, CronRun, Run
 from agents.selectors import default_agent_slug
 from agents.services.cron.complete import finish_run
+from agents.services.cron.heartbeat import heartbeat_execute
 from agents.services.cron.shared import announce, ms
 from agents.services.runs import RunError, run_start
 from sessions_app.lib import keys
@@ -126,6 +129,9 @@ def cron_run_execute(*, cron_run_pk: int) -> None:
     agent_slug = job.agent.slug if job.agent is not None else default_agent_slug()
     run.agent_slug = agent_slug
     announce(str(job.public_id), "started", runAtMs=ms(now))
+    if job.is_heartbeat:
+        _heartbeat(job, run, now=now)
+        return
     try:
         with transaction.atomic():
             if job.wake_mode == CronJob.WakeMode.NEXT_HEARTBEAT and (
@@ -144,6 +150,33 @@ def cron_run_execute(*, cron_run_pk: int) -> None:
     except (RunError, SessionError) as exc:
         finish_run(run, status=CronRun.Status.ERROR, error=str(exc))
         return
+    _record_turn(run, started)
+
+
+def _heartbeat(job: CronJob, run: CronRun, *, now: datetime) -> None:
+    """An agent's heartbeat: its turn, or the run ended as skipped with the reason."""
+    if job.agent is None:
+        finish_run(run, status=CronRun.Status.SKIPPED, error="the heartbeat has no agent")
+        return
+    try:
+        with transaction.atomic():
+            outcome = heartbeat_execute(job, run, agent=job.agent, now=now)
+    except (RunError, SessionError) as exc:
+        finish_run(
+            run,
+            status=CronRun.Status.ERROR,
+            error=str(exc),
+            heartbeat={"ts": ms(now), "status": "failed", "reason": str(exc)},
+        )
+        return
+    if isinstance(outcome, tuple):
+        reason, event = outcome
+        finish_run(run, status=CronRun.Status.SKIPPED, summary=reason, heartbeat=event)
+        return
+    _record_turn(run, outcome)
+
+
+def _record_turn(run: CronRun, started: Run) -> None:
     run.run = started
     run.session_key = started.session.key
     run.session_id = str(started.session.session_id)

@@ -135,6 +135,17 @@ def _locked(job_id: str) -> CronJob:
     return job
 
 
+def _refuse_system_owned(job: CronJob) -> None:
+    """An agent's heartbeat job follows its config; it is not edited or removed by hand."""
+    if job.declaration_key:
+        slug = job.declaration_key.partition(":")[2]
+        raise CronError(
+            f"{job.name} is the heartbeat of agent {slug}, made from the configuration: "
+            "change it with config set agents.defaults.heartbeat.every (or "
+            "agents.list[N].heartbeat.every); '0m' turns it off"
+        )
+
+
 # --- add, update, remove -------------------------------------------------------------------
 @transaction.atomic
 def cron_add(*, job: Mapping[str, Any], now: datetime | None = None) -> CronJob:
@@ -164,6 +175,7 @@ def cron_update(*, job_id: str, patch: Mapping[str, Any], now: datetime | None =
     """
     now = now or timezone.now()
     row = _locked(job_id)
+    _refuse_system_owned(row)
     try:
         merged = cron_spec.merge_patch(cron_job_openclaw(row), patch)
     except CronSpecError as exc:
@@ -190,6 +202,9 @@ def cron_remove(*, job_id: str) -> bool:
     public_id = parse_job_id(job_id)
     if public_id is None:
         return False
+    found = CronJob.objects.filter(public_id=public_id).first()
+    if found is not None:
+        _refuse_system_owned(found)
     deleted, _ = CronJob.objects.filter(public_id=public_id).delete()
     if deleted:
         announce(str(public_id), "removed")
@@ -207,6 +222,7 @@ def cron_job_save(
     """
     now = now or timezone.now()
     adding = job._state.adding
+    _refuse_system_owned(job)
     if job.schedule_kind != CronJob.ScheduleKind.EVERY:
         job.anchor_at = None
     elif job.anchor_at is None:

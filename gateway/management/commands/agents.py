@@ -16,8 +16,9 @@ from django.core.management.base import CommandError, CommandParser
 from django.db.models import ProtectedError
 
 from agents.models import Agent
-from agents.services.agents import agent_save, agent_workspace_path
-from core.commands import OperatorCommand
+from agents.services.agents import agent_workspace_path
+from agents.services.roster import agent_delete, agent_store
+from core.commands import OperatorCommand, json_after_subcommand
 
 EXIT_BAD_INPUT = 2
 
@@ -57,6 +58,7 @@ class Command(OperatorCommand):
         add.add_argument("--default", action="store_true", help="make it the default agent")
         remove = sub.add_parser("remove", help="remove an agent (its sessions stay)")
         remove.add_argument("agent_id")
+        json_after_subcommand(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -93,7 +95,7 @@ class Command(OperatorCommand):
             is_default=options["default"] or not Agent.objects.exists(),
         )
         try:
-            agent_save(agent=agent)
+            agent_store(agent=agent)
         except ValidationError as exc:
             raise CommandError(_problem(exc), returncode=EXIT_BAD_INPUT) from None
         row = _row(agent)
@@ -113,7 +115,7 @@ class Command(OperatorCommand):
                 returncode=EXIT_BAD_INPUT,
             )
         try:
-            agent.delete()
+            agent_delete(agent=agent)
         except ProtectedError as exc:
             kinds = sorted(
                 {str(type(obj)._meta.verbose_name_plural) for obj in exc.protected_objects}

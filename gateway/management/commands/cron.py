@@ -20,7 +20,7 @@ from agents import cron_selectors
 from agents.lib import cron_schedule
 from agents.models import CronJob
 from agents.services import cron as cron_service
-from core.commands import OperatorCommand
+from core.commands import OperatorCommand, json_after_subcommand
 
 EXIT_BAD_INPUT = 2
 
@@ -88,6 +88,7 @@ class Command(OperatorCommand):
         runs = sub.add_parser("runs", help="the finished runs of a job")
         runs.add_argument("job_id")
         runs.add_argument("--limit", type=int, default=20)
+        json_after_subcommand(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]

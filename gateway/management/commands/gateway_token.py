@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from core.commands import OperatorCommand
+from core.commands import OperatorCommand, json_after_subcommand
 from gateway import scopes as gw_scopes
 from gateway.models import GatewayToken
 from gateway.services import (
@@ -63,6 +63,7 @@ class Command(OperatorCommand):
         rotate.add_argument("token_id", type=int)
         revoke = sub.add_parser("revoke", help="revoke a token by its id (see list)")
         revoke.add_argument("token_id", type=int)
+        json_after_subcommand(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]

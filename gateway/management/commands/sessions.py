@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from agents.selectors import default_agent_slug
-from core.commands import OperatorCommand
+from core.commands import OperatorCommand, json_after_subcommand
 from sessions_app.lib import keys
 from sessions_app.selectors import chat_history, session_describe, sessions_list
 from sessions_app.services import session_reset
@@ -44,6 +44,7 @@ class Command(OperatorCommand):
         show.add_argument("--messages", type=int, default=10, help="how many (1-1000)")
         reset = sub.add_parser("reset", help="start a session over (its transcript is kept)")
         reset.add_argument("key")
+        json_after_subcommand(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
