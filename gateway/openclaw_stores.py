@@ -80,6 +80,19 @@ def import_cron(
     the job comes out as it was (that service always saves and announces)."""
     for index, job in enumerate(jobs):
         raw_id = str(job.get("id") or "").strip()
+        payload = job.get("payload")
+        if job.get("declarationKey") or (
+            isinstance(payload, dict) and payload.get("kind") == "heartbeat"
+        ):
+            counts.not_mapped.append(
+                NotMapped(
+                    f"{source} jobs[{index}]",
+                    "an agent's heartbeat job: here it follows agents.*.heartbeat "
+                    "(manage.py config set agents.defaults.heartbeat.every ...)",
+                )
+            )
+            progress(f"cron job {index + 1}/{len(jobs)}")
+            continue
         job_id = parse_job_id(raw_id) or uuid.uuid5(IMPORT_NAMESPACE, raw_id)
         before = _job_now(job_id) if raw_id else None
         savepoint = transaction.savepoint()

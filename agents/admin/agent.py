@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import strip_tags
 from typing_extensions import override
 
 from agents.admin.common import STRING_LIST_HELP
-from agents.models import Agent, RoutingRule
+from agents.models import Agent, CronJob, RoutingRule
 from agents.services.roster import agent_delete, agent_store
 
 
@@ -115,9 +116,21 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
 
     @override
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        # An agent's heartbeat job goes with it (agent_delete): not a reason to refuse.
+        # An agent's heartbeat job goes with it (agent_delete): it is neither a reason to
+        # refuse nor a permission the operator needs. Other cron jobs still protect it.
         deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
-        protected = [p for p in protected if not str(p).startswith("Cron job: heartbeat-")]
+        heartbeats = {
+            f"{CronJob._meta.verbose_name}: {name}".lower()
+            for name in CronJob.objects.filter(agent__in=list(objs))
+            .exclude(declaration_key="")
+            .values_list("name", flat=True)
+        }
+        protected = [p for p in protected if strip_tags(str(p)).lower() not in heartbeats]
+        if not any(
+            strip_tags(str(p)).lower().startswith(f"{CronJob._meta.verbose_name}:")
+            for p in protected
+        ):
+            perms = {p for p in perms if p != CronJob._meta.verbose_name}
         return deleted, counts, perms, protected
 
     @override

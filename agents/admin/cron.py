@@ -195,12 +195,20 @@ class CronJobAdmin(admin.ModelAdmin[CronJob]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CronJob]) -> None:
         for public_id in queryset.filter(declaration_key="").values_list("public_id", flat=True):
             cron_service.cron_remove(job_id=str(public_id))
+        kept = list(queryset.exclude(declaration_key="").values_list("name", flat=True))
+        if kept:
+            self.message_user(
+                request,
+                f"Not deleted: {', '.join(kept)} (an agent's heartbeat follows its config; "
+                "set agents.defaults.heartbeat.every to 0m to turn it off)",
+                level=messages.WARNING,
+            )
 
     @admin.action(description="Run selected cron jobs now", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[CronJob]) -> None:
         """As ``cron.run`` does: claim each job and start it (not one already running)."""
         started, busy = 0, 0
-        for public_id in queryset.filter(declaration_key="").values_list("public_id", flat=True):
+        for public_id in queryset.values_list("public_id", flat=True):
             outcome = cron_service.cron_run_now(job_id=str(public_id))
             started += outcome.ran
             busy += not outcome.ran

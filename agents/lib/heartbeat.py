@@ -33,6 +33,9 @@ from agents.lib.prompt import HEARTBEAT_TOKEN
 
 DEFAULT_EVERY = "30m"
 DEFAULT_ACK_MAX_CHARS = 300
+# A heartbeat is a model turn: not more often than a minute, not rarer than a year.
+MIN_EVERY_MS = 60_000
+MAX_EVERY_MS = 365 * 86_400_000
 # OpenClaw's HEARTBEAT_PROMPT (src/auto-reply/heartbeat.ts) before its "monitor scratch".
 DEFAULT_PROMPT = (
     "Read HEARTBEAT.md if it exists (workspace context). Follow it strictly. Do not infer "
@@ -88,10 +91,10 @@ def parse_every(value: Any) -> int | None:
     total = float(match.group(1)) * _UNIT_MS[match.group(2) or "m"]
     if total <= 0:
         return None
-    if total < 1000:
+    if not MIN_EVERY_MS <= total <= MAX_EVERY_MS:
         raise HeartbeatConfigError(
-            f"heartbeat.every {value!r} is under a second; use at least '1m', or '0m' to turn "
-            "heartbeats off"
+            f"heartbeat.every {value!r} is out of range; use from '1m' to '365d', or '0m' to "
+            "turn heartbeats off"
         )
     return int(total)
 

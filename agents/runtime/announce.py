@@ -62,6 +62,8 @@ class Announcer:
     pending: str = ""
     # A resumed turn's first delta replaces what clients accumulated before the restart.
     replace_next: bool = False
+    # A heartbeat's text is shown whole at the end or not at all (an acknowledgement).
+    hold_deltas: bool = False
     last_delta_at: float | None = None
 
     def agent(self, stream: str, data: dict[str, Any]) -> None:
@@ -121,7 +123,9 @@ class Announcer:
 
     def flush_delta(self) -> None:
         head = self.text.strip()
-        if not self.pending or SILENT_REPLY.startswith(head) or HEARTBEAT_TOKEN.startswith(head):
+        if self.hold_deltas or not self.pending:
+            return
+        if SILENT_REPLY.startswith(head) or HEARTBEAT_TOKEN.startswith(head):
             return  # nothing new, or it may still be NO_REPLY or a bare HEARTBEAT_OK
         fields: dict[str, Any] = {
             "deltaText": self.pending,

@@ -91,16 +91,23 @@ def run_claim(*, run_pk: int, owner: str) -> Claimed | None:
     active = list(
         Run.objects.filter(session_id=run.session_id, status__in=ACTIVE_STATUSES)
         .order_by("pk")
-        .values_list("pk", "run_id", "status", "trusted_sender")
+        .values_list("pk", "run_id", "status", "trusted_sender", "origin")
     )
-    if any(status == Run.Status.RUNNING for _, _, status, _ in active):
+    if any(status == Run.Status.RUNNING for _, _, status, _, _ in active):
         # The running turn kicks the next one when it ends; if its worker died, the
         # sweeper hands it back to the queue once its lease ran out.
         return None
-    queued = [(pk, rid) for pk, rid, status, _ in active if status == Run.Status.QUEUED]
+    queued = [(pk, rid) for pk, rid, status, _, _ in active if status == Run.Status.QUEUED]
     # A turn answers messages of one trust level only: an untrusted sender's message is
-    # never merged into an owner's (unsandboxed) turn, nor the other way round.
-    same_trust = {pk for pk, _, status, trusted in active if trusted == run.trusted_sender}
+    # never merged into an owner's (unsandboxed) turn, nor the other way round. A
+    # heartbeat turn takes no one's message and is taken by no one (its reply may be
+    # dropped as an acknowledgement, or go to another chat).
+    heartbeat = Run.Origin.HEARTBEAT
+    same_trust = {
+        pk
+        for pk, _, status, trusted, origin in active
+        if trusted == run.trusted_sender and heartbeat not in (origin, run.origin)
+    }
     mode = queue_mode(run.session)
     target_pk = queued[-1][0] if mode == "interrupt" else queued[0][0]
     if run.pk != target_pk:
@@ -170,6 +177,8 @@ def _lease_claim(run: Run, *, owner: str, now: datetime, as_read: bool) -> bool:
 
 def steer_merge(claimed: Claimed) -> None:
     """Steer mode: merge messages queued meanwhile into this turn at a tool boundary."""
+    if claimed.run.origin == Run.Origin.HEARTBEAT:
+        return  # a heartbeat turn takes no one's message (run_claim)
     if queue_mode(Session.objects.get(pk=claimed.session.pk)) != "steer":
         return
     with transaction.atomic():
@@ -180,6 +189,7 @@ def steer_merge(claimed: Claimed) -> None:
                 status=Run.Status.QUEUED,
                 trusted_sender=claimed.run.trusted_sender,
             )
+            .exclude(origin=Run.Origin.HEARTBEAT)
             .order_by("pk")
             .values_list("pk", "run_id")
         )

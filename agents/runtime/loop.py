@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from agents.models import RunStep
+from agents.models import Run, RunStep
 from agents.providers import ProviderError
 from agents.runtime import failover, steps
 from agents.runtime.announce import Announcer
@@ -65,6 +65,7 @@ class Turn:
             agent_slug=agent.slug,
             clock=clock,
             replace_next=claimed.resumed,
+            hold_deltas=run.origin == Run.Origin.HEARTBEAT,
         )
         self.place = TurnPlace(
             agent=agent, session_key=session.key, untrusted_sender=not run.trusted_sender

@@ -719,3 +719,92 @@ def test_last_heartbeat_is_the_latest_event(
     assert second.heartbeat is not None
     assert heartbeat_last_event() == second.heartbeat
     assert second.heartbeat["reason"] == "empty-heartbeat-file"
+
+
+# --- review fixes ----------------------------------------------------------------------
+def test_a_users_message_is_never_merged_into_a_heartbeat_turn(
+    heartbeat_job: CronJob,
+    workspace_dir: Path,
+    model: Model,
+    cron_sent: Sent,
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    (workspace_dir / "HEARTBEAT.md").write_text(A_REAL_ITEM)
+    model.replies += ["HEARTBEAT_OK", "Hello to you too."]
+    heartbeat = heartbeat_due()
+    assert heartbeat.run is not None
+    # A DM reaches the main session (dmScope main) while the heartbeat is still queued.
+    user = runs.run_start(session_key=MAIN_KEY, message="hello?", idempotency_key="dm-1").run
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_loop.run_advance(run_pk=heartbeat.run.pk)
+    assert Run.objects.get(pk=user.pk).status == Run.Status.QUEUED  # not merged, still waiting
+    with django_capture_on_commit_callbacks(execute=True):
+        run_loop.run_advance(run_pk=user.pk)
+
+    assert Run.objects.get(pk=heartbeat.run.pk).status == Run.Status.SUCCEEDED
+    assert Run.objects.get(pk=user.pk).status == Run.Status.SUCCEEDED
+    assert model.calls == 2  # each answered by its own turn
+
+
+def test_a_config_change_during_a_heartbeat_keeps_the_job_on(
+    heartbeat_job: CronJob,
+    workspace_dir: Path,
+    cron_sent: Sent,
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    (workspace_dir / "HEARTBEAT.md").write_text(A_REAL_ITEM)
+    run = heartbeat_due()
+    assert run.run is not None
+
+    config_set("agents.defaults.heartbeat.every", "1h")  # while its turn runs
+    end_turn(run.run, reply="HEARTBEAT_OK")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cron.cron_reconcile() == 1
+
+    job = job_of("main")
+    assert (job.enabled, job.every_ms, job.running_at) == (True, 3_600_000, None)
+    assert job.next_run_at is not None
+    assert job.next_run_at > timezone.now()
+
+
+@pytest.mark.parametrize("every", ["300000000d", "100000000000000000000d", "30s"])
+def test_an_every_out_of_range_is_refused(heartbeat_job: CronJob, every: str) -> None:
+    with pytest.raises(ConfigError, match="out of range"):
+        config_set("agents.defaults.heartbeat.every", every)
+    assert heartbeat_settings().defaults is None
+
+
+def test_sync_twice_changes_nothing(heartbeat_job: CronJob) -> None:
+    assert cron.heartbeat_jobs_sync() == []
+    assert job_of("main").updated_at == heartbeat_job.updated_at
+
+
+def test_the_admin_deletes_an_agent_with_its_heartbeat_job(
+    heartbeat_job: CronJob, admin_client: Any
+) -> None:
+    ops = Agent.objects.create(slug="ops", name="Ops")
+    config_set("agents.list[1].heartbeat.every", "1h")
+    url = f"/admin/agents/agent/{ops.pk}/delete/"
+
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert b"protected" not in page.content
+    assert b"permission" not in page.content
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+
+    assert not Agent.objects.filter(slug="ops").exists()
+    assert heartbeat_jobs() == ["heartbeat-main"]  # back to the default agent
+
+
+def test_the_admin_runs_a_heartbeat_job_now(
+    heartbeat_job: CronJob, admin_client: Any, workspace_dir: Path, cron_sent: Sent
+) -> None:
+    (workspace_dir / "HEARTBEAT.md").write_text(A_REAL_ITEM)
+    response = admin_client.post(
+        "/admin/agents/cronjob/",
+        {"action": "run_now", "_selected_action": [heartbeat_job.pk]},
+        follow=True,
+    )
+    assert b"1 started" in response.content
+    assert CronRun.objects.filter(job=heartbeat_job, trigger="manual").count() == 1

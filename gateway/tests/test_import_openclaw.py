@@ -277,3 +277,30 @@ def test_the_state_dirs_dotenv_supplies_variables(
     assert stored_secrets(default.credentials)["botToken"] == tree.MAIN_TOKEN
     assert "TELEGRAM_BOT_TOKEN" in report["envVars"]
     assert os.environ.get("TELEGRAM_BOT_TOKEN") is None  # read, not applied to the process
+
+
+def test_openclaws_heartbeat_jobs_are_left_to_the_heartbeat_config(state: Path) -> None:
+    jobs_file = state / "cron" / "jobs.json"
+    document = json.loads(jobs_file.read_text())
+    jobs = document["jobs"] if isinstance(document, dict) else document
+    jobs.append(
+        {
+            "id": "6f7c0000-0000-4000-8000-000000000001",
+            "name": "heartbeat-main",
+            "agentId": "main",
+            "declarationKey": "heartbeat:main",
+            "enabled": True,
+            "schedule": {"kind": "every", "everyMs": 1_800_000, "anchorMs": 1_233_759},
+            "sessionTarget": "main",
+            "wakeMode": "next-heartbeat",
+            "payload": {"kind": "heartbeat"},
+            "state": {},
+        }
+    )
+    jobs_file.write_text(json.dumps(document))
+
+    report = _import(str(state))
+
+    not_mapped = {item["path"]: item["why"] for item in report["notMapped"]}
+    assert "heartbeat" in not_mapped[f"cron/jobs.json jobs[{len(jobs) - 1}]"]
+    assert not CronJob.objects.filter(name="heartbeat-main", declaration_key="").exists()

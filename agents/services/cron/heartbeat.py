@@ -30,13 +30,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.heartbeat_selectors import (
+    SETTINGS_PK,
     AgentHeartbeat,
     heartbeat_of,
     heartbeat_plan,
     heartbeat_settings,
 )
 from agents.lib import heartbeat as rules
-from agents.models import Agent, CronJob, CronRun, Run
+from agents.models import Agent, CronJob, CronRun, HeartbeatSettings, Run
 from agents.services.agents import agent_workspace_path
 from agents.services.cron.shared import announce, ms, scheduled_next
 from agents.services.runs import run_start
@@ -64,8 +65,12 @@ def declaration_key(agent_slug: str) -> str:
 def heartbeat_jobs_sync(*, now: datetime | None = None) -> list[str]:
     """Make each agent's heartbeat job match the configuration; return what changed."""
     now = now or timezone.now()
+    # One sync at a time (two gateways starting, two config writers): the settings row is
+    # the lock, taken before the plan is read, so the last writer's plan wins whole.
+    HeartbeatSettings.objects.get_or_create(pk=SETTINGS_PK)
+    settings_row = HeartbeatSettings.objects.select_for_update().get(pk=SETTINGS_PK)
     agents = {a.slug: a for a in Agent.objects.default_first()}
-    plan = {entry.agent_id: entry for entry in heartbeat_plan(list(agents.values()))}
+    plan = {entry.agent_id: entry for entry in heartbeat_plan(list(agents.values()), settings_row)}
     existing = {
         job.declaration_key: job
         for job in CronJob.objects.select_for_update().filter(
@@ -115,7 +120,8 @@ def _job_write(job: CronJob | None, agent: Agent, entry: AgentHeartbeat, *, now:
     for field, value in wanted.items():
         setattr(job, field, value)
     if reschedule or job.next_run_at is None:
-        job.next_run_at = scheduled_next(job, after=now) if job.running_at is None else None
+        # Also while a run is going: the claim waits for running_at to clear anyway.
+        job.next_run_at = scheduled_next(job, after=now)
     job.save()
     announce(str(job.public_id), "added" if created else "updated", nextRunAtMs=ms(job.next_run_at))
     return True
