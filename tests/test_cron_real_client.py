@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.control_ui import NODE_BIN, OPENCLAW, missing_cli
+from tests.control_ui import OPENCLAW, cli_env, missing_cli
 from tests.gateway_process import GatewayProcess, child_env
 
 pytestmark = pytest.mark.process
@@ -39,19 +39,8 @@ def gateway(
 
 def openclaw(tmp: Path, gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
     scratch = tmp / "oc"
-    (scratch / "tmp").mkdir(parents=True, exist_ok=True)
     env = {
-        "PATH": f"{NODE_BIN}:{OPENCLAW.parent}:/usr/bin:/bin",
-        "HOME": str(scratch),
-        "OPENCLAW_HOME": str(scratch),
-        "OPENCLAW_STATE_DIR": str(scratch / "state"),
-        "OPENCLAW_CONFIG_PATH": str(scratch / "openclaw.json"),
-        "XDG_CACHE_HOME": str(scratch / "cache"),
-        "TMPDIR": str(scratch / "tmp"),
-        "OPENCLAW_DISABLE_BONJOUR": "1",
-        "OPENCLAW_NO_AUTO_UPDATE": "1",
-        "OPENCLAW_OFFLINE": "1",
-        "OPENCLAW_SKIP_CHANNELS": "1",
+        **cli_env(scratch),
     }
     url = ["--url", f"ws://127.0.0.1:{gateway.port}", "--token", TOKEN]
     return subprocess.run(

@@ -22,6 +22,7 @@ from tests.control_ui import (
     CONTROL_UI,
     NODE_BIN,
     OPENCLAW,
+    cli_env,
     missing_browser,
     missing_cli,
     missing_tmux,
@@ -50,19 +51,8 @@ def gateway(
 
 def _openclaw(tmp: Path, *args: str, gateway: GatewayProcess) -> subprocess.CompletedProcess[str]:
     scratch = tmp / "oc"
-    (scratch / "tmp").mkdir(parents=True, exist_ok=True)
     env = {
-        "PATH": f"{NODE_BIN}:{OPENCLAW.parent}:/usr/bin:/bin",
-        "HOME": str(scratch),
-        "OPENCLAW_HOME": str(scratch),
-        "OPENCLAW_STATE_DIR": str(scratch / "state"),
-        "OPENCLAW_CONFIG_PATH": str(scratch / "openclaw.json"),
-        "XDG_CACHE_HOME": str(scratch / "cache"),
-        "TMPDIR": str(scratch / "tmp"),
-        "OPENCLAW_DISABLE_BONJOUR": "1",
-        "OPENCLAW_NO_AUTO_UPDATE": "1",
-        "OPENCLAW_OFFLINE": "1",
-        "OPENCLAW_SKIP_CHANNELS": "1",
+        **cli_env(scratch),
         "OPENCLAW_GATEWAY_URL": f"ws://127.0.0.1:{gateway.port}",
         "OPENCLAW_GATEWAY_TOKEN": TOKEN,
     }

@@ -21,7 +21,7 @@ from channels_app.models import ChannelAccount
 from gateway.models import ConfigEntry
 from gateway.tests import openclaw_tree as tree
 from sessions_app.models import Session, SessionSettings
-from tests.control_ui import NODE_BIN, OPENCLAW, missing_cli
+from tests.control_ui import OPENCLAW, cli_env, missing_cli
 
 pytestmark = pytest.mark.django_db
 
@@ -127,19 +127,8 @@ def test_openclaw_config_validate_accepts_the_export(
     if (missing := missing_cli()) is not None:
         skip_or_fail(missing)
     scratch = tmp_path / "oc"
-    (scratch / "tmp").mkdir(parents=True)
     env = {
-        "PATH": f"{NODE_BIN}:{OPENCLAW.parent}:/usr/bin:/bin",
-        "HOME": str(scratch),
-        "OPENCLAW_HOME": str(scratch),
-        "OPENCLAW_STATE_DIR": str(scratch / "state"),
-        "OPENCLAW_CONFIG_PATH": str(scratch / "openclaw.json"),
-        "XDG_CACHE_HOME": str(scratch / "cache"),
-        "TMPDIR": str(scratch / "tmp"),
-        "OPENCLAW_DISABLE_BONJOUR": "1",
-        "OPENCLAW_NO_AUTO_UPDATE": "1",
-        "OPENCLAW_OFFLINE": "1",
-        "OPENCLAW_SKIP_CHANNELS": "1",
+        **cli_env(scratch),
         # The env references of the default export, as a user sets them.
         "TELEGRAM_BOT_TOKEN": tree.MAIN_TOKEN,
         "TELEGRAM_BOT_TOKEN_WORK": tree.WORK_TOKEN,

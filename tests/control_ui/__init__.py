@@ -109,3 +109,22 @@ def run_node(script: Path, env: dict[str, str], timeout: float) -> subprocess.Co
         timeout=timeout,
         check=False,
     )
+
+
+def cli_env(scratch: Path) -> dict[str, str]:
+    """The environment OpenClaw's CLI runs offline in, with its state under ``scratch``
+    (created here): no Bonjour, no update check, no channels, nothing of the real home."""
+    (scratch / "tmp").mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": f"{NODE_BIN}:{OPENCLAW.parent}:/usr/bin:/bin",
+        "HOME": str(scratch),
+        "OPENCLAW_HOME": str(scratch),
+        "OPENCLAW_STATE_DIR": str(scratch / "state"),
+        "OPENCLAW_CONFIG_PATH": str(scratch / "openclaw.json"),
+        "XDG_CACHE_HOME": str(scratch / "cache"),
+        "TMPDIR": str(scratch / "tmp"),
+        "OPENCLAW_DISABLE_BONJOUR": "1",
+        "OPENCLAW_NO_AUTO_UPDATE": "1",
+        "OPENCLAW_OFFLINE": "1",
+        "OPENCLAW_SKIP_CHANNELS": "1",
+    }
