@@ -15,6 +15,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+from anthropic._models import construct_type  # what the SDK's stream decodes events with
 from anthropic.types import MessageParam, RawMessageStreamEvent, ToolParam
 
 from agents.providers._common import (
@@ -37,6 +38,7 @@ from agents.providers.types import (
     ToolSpec,
     Usage,
 )
+from agents.providers.warm_samples import ANTHROPIC_EVENTS, decode_samples
 
 # Anthropic stop_reason -> OpenClaw stop reason; "refusal" raises instead.
 STOP_REASONS = {
@@ -207,6 +209,7 @@ class AnthropicProvider:
     def warm(self) -> None:
         """Build the cached client and load the SDK's lazy parts; no request is sent."""
         _ = _client(self.profile, self.timeout_s).messages
+        decode_samples(construct_type, RawMessageStreamEvent, ANTHROPIC_EVENTS)
 
     def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         """Yield text deltas as they arrive, then one ``StreamDone``; raise ``ProviderError``."""

@@ -5,7 +5,9 @@ start paid for importing the provider SDK (openai ~0.3 s, anthropic ~1 s on a Pi
 core), building its client, and loading the run loop, the tools and the prompt builder.
 ``warm_in_background`` does that on a daemon thread once the process is up (after the
 port answers ``/health``): the default agent's model chain, one profile per provider,
-no request sent. A warm-up that fails is logged at DEBUG and changes nothing: the turn
+no request sent; the built-in tool modules; and one decode of each stream event a turn
+reads (``agents.providers.warm_samples``: the SDKs build their event models lazily, which
+cost the first turn ~70 ms even after the SDK had loaded). A warm-up that fails is logged at DEBUG and changes nothing: the turn
 then pays as before.
 
 ``OPENCLAW_WARM_START=0`` turns it off (the SDK is then never loaded in a gateway that
@@ -28,6 +30,7 @@ from agents.runtime.model_config import (
     split_ref,
 )
 from agents.selectors import default_agent
+from agents.tools.registry import load_builtin_tools
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,9 @@ def warm_model_clients() -> list[str]:
 
     Returns the profile ids warmed.
     """
-    import agents.runtime.loop  # noqa: F401, PLC0415  (the run loop, its tools and prompt builder)
+    import agents.runtime.loop  # noqa: F401, PLC0415  (the run loop and prompt builder)
+
+    load_builtin_tools()  # the tool modules load on a turn's first tool list
 
     try:
         chain = model_chain(agent=default_agent())

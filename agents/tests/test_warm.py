@@ -74,3 +74,58 @@ def test_a_failing_warm_up_is_harmless(monkeypatch: pytest.MonkeyPatch, settings
     thread = warm.warm_in_background()
     assert thread is not None
     thread.join(timeout=30)  # no exception escapes the thread
+
+
+def test_the_warm_up_loads_the_tool_modules(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.tools import registry
+
+    monkeypatch.setattr(registry, "_loaded", False)
+    Agent.objects.create(slug="main", name="Main", is_default=True, model_primary="openai/x")
+    settings.OPENAI_API_KEY = "sk-warm-0123456789"
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
+    warm.warm_model_clients()
+    assert registry._loaded
+
+
+def test_the_sample_events_decode_as_the_sdks_typed_events() -> None:
+    """Each sample is a real wire shape: the SDK decodes it to its typed event, not to a
+    loose fallback, so the warm-up builds the models a turn's stream uses."""
+    from anthropic._models import construct_type as anthropic_construct
+    from anthropic.types import RawMessageStreamEvent
+    from openai._models import construct_type as openai_construct
+    from openai.types.chat import ChatCompletionChunk
+    from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+    from openai.types.responses import ResponseStreamEvent
+
+    from agents.providers import warm_samples
+
+    first = openai_construct(type_=ChatCompletionChunk, value=warm_samples.CHAT_CHUNKS[0])
+    assert isinstance(first, ChatCompletionChunk)
+    assert isinstance(first.choices[0].delta.tool_calls[0], ChoiceDeltaToolCall)  # type: ignore[index]
+
+    def event_names(construct: Any, type_: Any, samples: Any) -> list[str]:
+        return [type(construct(type_=type_, value=s)).__name__ for s in samples]
+
+    assert event_names(openai_construct, ResponseStreamEvent, warm_samples.RESPONSES_EVENTS) == [
+        "ResponseCreatedEvent",
+        "ResponseTextDeltaEvent",
+        "ResponseOutputItemAddedEvent",
+        "ResponseFunctionCallArgumentsDeltaEvent",
+        "ResponseCompletedEvent",
+    ]
+    assert event_names(
+        anthropic_construct, RawMessageStreamEvent, warm_samples.ANTHROPIC_EVENTS
+    ) == [
+        "RawMessageStartEvent",
+        "RawContentBlockStartEvent",
+        "RawContentBlockDeltaEvent",
+        "RawContentBlockStartEvent",
+        "RawContentBlockDeltaEvent",
+        "RawContentBlockStopEvent",
+        "RawMessageDeltaEvent",
+        "RawMessageStopEvent",
+    ]
+    assert (
+        warm_samples.decode_samples(openai_construct, ChatCompletionChunk, warm_samples.CHAT_CHUNKS)
+        == 2
+    )

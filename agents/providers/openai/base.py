@@ -96,9 +96,12 @@ class OpenAIBase:
         return f"{type(self).__name__}(profile={self.profile.id!r}, timeout_s={self.timeout_s!r})"
 
     def warm(self) -> None:
-        """Build the cached client and load the SDK's lazy parts; no request is sent."""
-        client = client_for(self.profile, self.timeout_s)
-        _ = client.chat.completions, client.responses
+        """Build the cached client, load the SDK's lazy parts that this adapter's API
+        uses, and decode a sample of each stream event a turn reads; no request is sent."""
+        self.warm_api(client_for(self.profile, self.timeout_s))
+
+    def warm_api(self, client: openai.OpenAI) -> None:
+        """Load this adapter's API resource and decode its sample events."""
 
     def _detail(self, text: object) -> str:
         return scrub_detail(text, self.profile.api_key)

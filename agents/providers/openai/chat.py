@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import openai
+from openai._models import construct_type  # what the SDK's stream decodes events with
 from openai.types.chat import (
     ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
@@ -24,6 +26,7 @@ from agents.providers.openai.base import (
     usage_of,
 )
 from agents.providers.types import ChatMessage, ModelRequest, StreamDone, StreamEvent, Usage
+from agents.providers.warm_samples import CHAT_CHUNKS, decode_samples
 
 CHAT_STOP_REASONS = {
     "stop": "stop",
@@ -74,6 +77,10 @@ class OpenAIChatProvider(OpenAIBase):
     """Streams a ``ModelRequest`` through chat completions (``stream_options.include_usage``)."""
 
     terminal_event = "a finish_reason"
+
+    def warm_api(self, client: openai.OpenAI) -> None:
+        _ = client.chat.completions
+        decode_samples(construct_type, ChatCompletionChunk, CHAT_CHUNKS)
 
     def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         """Yield text deltas as they arrive, then one ``StreamDone``; raise ``ProviderError``."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import openai
+from openai._models import construct_type  # what the SDK's stream decodes events with
 from openai.types.responses import FunctionToolParam, ResponseInputItemParam, ResponseStreamEvent
 
 from agents.providers._common import untransformed_body
@@ -28,6 +29,7 @@ from agents.providers.types import (
     TextDelta,
     Usage,
 )
+from agents.providers.warm_samples import RESPONSES_EVENTS, decode_samples
 
 
 def responses_input(messages: Sequence[ChatMessage]) -> list[ResponseInputItemParam]:
@@ -67,6 +69,10 @@ class OpenAIResponsesProvider(OpenAIBase):
     """
 
     terminal_event = "response.completed"
+
+    def warm_api(self, client: openai.OpenAI) -> None:
+        _ = client.responses
+        decode_samples(construct_type, ResponseStreamEvent, RESPONSES_EVENTS)
 
     def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         """Yield text deltas as they arrive, then one ``StreamDone``; raise ``ProviderError``."""
