@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from celery import current_app
 from django.db import transaction
 
 from channels_app.models import InboundMessage, OutboundMessage
+from core.broker import send_task
 from core.leases import WorkKind, register_work_kind
 
 INBOUND_TASK = "channels.inbound_process"
@@ -40,10 +40,8 @@ register_work_kind(
 
 
 def send(task_name: str, pk: int, *, extra: Sequence[object] = (), countdown: float = 0) -> None:
-    """Queue ``task_name(pk, *extra)`` now."""
-    current_app.send_task(
-        task_name, args=[pk, *extra], countdown=countdown if countdown > 0 else None
-    )
+    """Queue ``task_name(pk, *extra)`` now (a broker that is down: ``core.broker``)."""
+    send_task(task_name, [pk, *extra], countdown=countdown if countdown > 0 else None)
 
 
 def enqueue_on_commit(task_name: str, pks: Sequence[int], *, extra: Sequence[object] = ()) -> None:

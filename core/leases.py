@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.broker import send_task
 from core.models import LeasedWorkModel
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def lease_release(
 
 def _enqueue(task_name: str, pks: list[int]) -> None:
     for pk in pks:
-        current_app.send_task(task_name, args=[pk])
+        send_task(task_name, [pk])
 
 
 def work_recover(

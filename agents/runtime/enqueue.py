@@ -10,15 +10,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
+
+from core.broker import send_task
 
 RUN_ADVANCE_TASK = "agents.run_advance"
 
 
 def send(task_name: str, *args: Any) -> None:
-    """Publish one task message now (tests replace this to capture what is sent)."""
-    current_app.send_task(task_name, args=list(args))
+    """Publish one task message now (tests replace this to capture what is sent); a broker
+    that is down is logged and left to the sweeper (``core.broker``)."""
+    send_task(task_name, args)
 
 
 def send_on_commit(task_name: str, *args: Any) -> None:

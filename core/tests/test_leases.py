@@ -41,7 +41,7 @@ def registry() -> Iterator[dict[str, leases.WorkKind]]:
 
 @pytest.fixture
 def send_task() -> Iterator[mock.MagicMock]:
-    with mock.patch("core.leases.current_app") as app:
+    with mock.patch("core.broker.current_app") as app:
         yield app.send_task
 
 
@@ -294,7 +294,7 @@ def test_work_recover_enqueues_nothing_when_the_transaction_rolls_back(
 
     leases.work_recover(now=NOW)  # autocommit: enqueued as soon as its block commits
 
-    send_task.assert_called_once_with(TASK, args=[run.pk])
+    send_task.assert_called_once_with(TASK, args=[run.pk], countdown=None)
 
 
 @pytest.mark.django_db
@@ -335,8 +335,8 @@ def test_work_recover_include_waiting_enqueues_waiting_and_released_rows(
     assert report.released == {"runs": 1, "inbound": 0, "outbound": 0}
     assert report.enqueued == {"runs": 2, "inbound": 0, "outbound": 1}
     assert send_task.call_args_list == [
-        mock.call(TASK, args=[pk]) for pk in sorted([waiting.pk, expired.pk])
-    ] + [mock.call(TASK, args=[pending.pk])]
+        mock.call(TASK, args=[pk], countdown=None) for pk in sorted([waiting.pk, expired.pk])
+    ] + [mock.call(TASK, args=[pending.pk], countdown=None)]
 
 
 @pytest.mark.django_db
@@ -356,7 +356,7 @@ def test_work_recover_stale_after_skips_recently_enqueued_waiting_rows(
         report = leases.work_recover(now=NOW, include_waiting=True, stale_after_seconds=60)
 
     assert report.enqueued["runs"] == 1
-    send_task.assert_called_once_with(TASK, args=[stale.pk])
+    send_task.assert_called_once_with(TASK, args=[stale.pk], countdown=None)
 
 
 @pytest.mark.django_db
