@@ -28,40 +28,56 @@ if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
 
 
-class NodeAdminForm(forms.ModelForm[Node]):
-    class Meta:
-        model = Node
-        fields = ["node_id", "display_name", "platform", "version", "skills", "capacity"]
-        help_texts = {
-            "skills": 'A JSON list of skill names, e.g. ["browser", "exec"]; [] for none.',
-            "capacity": "How many runs this node takes at once.",
-        }
-
-
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin[Node]):
-    form = NodeAdminForm
-
-    # Written by the runtime only (heartbeats, chats): nothing to add by hand.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    """Read-only: each Celery worker registers and heartbeats its own node
+    (gateway.nodes); a node gone for a day is deleted by the node sweep."""
 
     list_display = [
         "node_id",
-        "display_name",
-        "platform",
-        "version",
-        "capacity",
-        "alive",
+        "host",
+        "online",
+        "skill_list",
+        "max_concurrent_tasks",
+        "tasks_in_flight",
         "last_heartbeat_at",
     ]
-    list_filter = ["platform", "version"]
-    search_fields = ["node_id", "display_name"]
-    readonly_fields = ["last_heartbeat_at", "created_at", "updated_at"]
+    list_filter = ["status", "platform"]
+    search_fields = ["node_id", "host", "display_name"]
+    fields = (
+        "node_id",
+        "display_name",
+        "host",
+        "pid",
+        "platform",
+        "version",
+        "skills",
+        "queues",
+        "max_concurrent_tasks",
+        "tasks_in_flight",
+        "status",
+        "status_changed_at",
+        "started_at",
+        "last_heartbeat_at",
+        "instance_id",
+    )
+    readonly_fields = fields
 
-    @admin.display(boolean=True, description="alive", ordering="last_heartbeat_at")
-    def alive(self, obj: Node) -> bool:
+    @override
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @override
+    def has_change_permission(self, request: HttpRequest, obj: Node | None = None) -> bool:
+        return False
+
+    @admin.display(boolean=True, description="online", ordering="last_heartbeat_at")
+    def online(self, obj: Node) -> bool:
         return obj.is_alive
+
+    @admin.display(description="skills")
+    def skill_list(self, obj: Node) -> str:
+        return ", ".join(obj.skills)
 
 
 class GatewayTokenAddForm(forms.ModelForm[GatewayToken]):

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from pydantic import BaseModel, ValidationError
 
 from core.audit import Actor, acting
+from gateway import metrics
 from gateway import scopes as gw_scopes
 from gateway.frames import ErrorCode, error_shape, res_error, res_ok, validation_message
 from gateway.methods import REGISTRY
@@ -92,6 +93,7 @@ async def answer_frames(
     on the event loop. Cancellation (client cancel, disconnect) propagates to the caller.
     """
     actor = call_actor(method, ctx)
+    timer = metrics.RpcTimer(method.name)
     try:
         # The actor follows the handler into the database thread (a context variable).
         with acting(actor) if actor is not None else contextlib.nullcontext():
@@ -99,6 +101,7 @@ async def answer_frames(
                 result = await method.handler(ctx, params)
             else:
                 result = await database_sync_to_async(method.handler)(ctx, params)
+        timer.done(metrics.OK)
         if isinstance(result, TwoPhase):
             yield res_ok(request_id, result.first)
             ok, payload, error = await result.final
@@ -106,8 +109,10 @@ async def answer_frames(
         else:
             yield res_ok(request_id, result)
     except MethodError as exc:
+        timer.done(metrics.ERROR)
         yield error_frame(request_id, exc)
     except Exception:
+        timer.done(metrics.ERROR)
         logger.exception("method %s failed", method.name)
         yield res_error(
             request_id,

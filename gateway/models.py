@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -12,39 +13,79 @@ from django.utils import timezone
 from core.models import BaseModel
 from gateway.scopes import ALL_SCOPES, invalid_scopes
 
-NODE_STALE_AFTER = timedelta(seconds=90)
+
+def node_offline_after() -> timedelta:
+    """How long a node may go without a heartbeat before it counts as offline."""
+    return timedelta(seconds=settings.NODE_OFFLINE_AFTER_SECONDS)
 
 
 class NodeQuerySet(models.QuerySet["Node"]):
     def alive(self, now: datetime | None = None) -> NodeQuerySet:
+        """Online: not stopped, with a heartbeat within ``NODE_OFFLINE_AFTER_SECONDS``."""
         now = now or timezone.now()
-        return self.filter(last_heartbeat_at__gte=now - NODE_STALE_AFTER)
+        return self.filter(
+            status=Node.Status.ONLINE, last_heartbeat_at__gte=now - node_offline_after()
+        )
+
+    def stale(self, now: datetime | None = None) -> NodeQuerySet:
+        """Marked online but silent for longer than ``NODE_OFFLINE_AFTER_SECONDS``."""
+        now = now or timezone.now()
+        return self.filter(status=Node.Status.ONLINE).exclude(
+            last_heartbeat_at__gte=now - node_offline_after()
+        )
 
 
 class Node(BaseModel):
-    """A worker node of the cluster, known by its heartbeats."""
+    """A worker process of the cluster (a Celery worker), known by its heartbeats.
+
+    Written only by ``gateway.nodes`` (the worker registers, heartbeats and stops; the
+    sweep marks the silent ones offline). ``instance_id`` is new at every start: a second
+    process claiming the id of a live one is refused (``node_register``).
+    """
+
+    class Status(models.TextChoices):
+        ONLINE = "online", "online"
+        OFFLINE = "offline", "offline"
 
     node_id = models.CharField(max_length=128, unique=True)
     display_name = models.CharField(max_length=200, blank=True, default="")
     platform = models.CharField(max_length=64, blank=True, default="")
     version = models.CharField(max_length=64, blank=True, default="")
+    host = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    instance_id = models.UUIDField(null=True, blank=True)
+    # The queues it consumes plus its declared skills (gateway.lib.nodes.node_skills).
     skills = models.JSONField(default=list, blank=True)
-    capacity = models.PositiveIntegerField(default=1)
+    queues = models.JSONField(default=list, blank=True)
+    max_concurrent_tasks = models.PositiveIntegerField(default=1)
+    tasks_in_flight = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ONLINE)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Used by the node sweep (stale online nodes) and every "online" read.
     last_heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     objects = NodeQuerySet.as_manager()
 
     class Meta:
         ordering = ["node_id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(node_id=""), name="node_id_required"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.node_id
 
+    def is_alive_at(self, now: datetime) -> bool:
+        return bool(
+            self.status == self.Status.ONLINE
+            and self.last_heartbeat_at
+            and now - self.last_heartbeat_at <= node_offline_after()
+        )
+
     @property
     def is_alive(self) -> bool:
-        return bool(
-            self.last_heartbeat_at and timezone.now() - self.last_heartbeat_at < NODE_STALE_AFTER
-        )
+        return self.is_alive_at(timezone.now())
 
 
 class GatewayTokenQuerySet(models.QuerySet["GatewayToken"]):

@@ -36,10 +36,16 @@ class Readiness:
     def ok(self) -> bool:
         return all(check.ok for check in self.checks.values())
 
+    @property
+    def down(self) -> list[str]:
+        """The names of the checks that failed (``database``, ``redis``)."""
+        return [name for name, check in self.checks.items() if not check.ok]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "status": "ready" if self.ok else "not-ready",
+            "down": self.down,
             "checks": {
                 name: {
                     "ok": c.ok,
@@ -77,7 +83,13 @@ def _check_redis() -> None:
 
 
 def readiness() -> Readiness:
-    """Return whether the database and, when configured, Redis answer."""
+    """Return whether the database and, when configured, Redis answer.
+
+    Each check is a round trip (``SELECT 1``, ``PING``) that fails within seconds: the
+    database's ``connect_timeout`` (5 s on PostgreSQL), 2 s for Redis. A failed check says
+    only the exception's type: ``/ready`` answers anyone, and the message would show
+    addresses. Both checks always run, so the answer names every part that is down.
+    """
     checks = {"database": _timed(_check_database)}
     if settings.REDIS_URL:
         checks["redis"] = _timed(_check_redis)

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from core.leases import work_recover
+from gateway.nodes import node_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -18,3 +19,9 @@ def work_sweep_task() -> None:
     report = work_recover(include_waiting=True, stale_after_seconds=settings.WORK_LEASE_SECONDS)
     if report.total:
         logger.info("work sweep: released %s, enqueued %s", report.released, report.enqueued)
+
+
+@shared_task(name="gateway.node_sweep", ignore_result=True, soft_time_limit=20, time_limit=25)
+def node_sweep_task() -> None:
+    """Record the cluster nodes silent past the timeout as offline (gateway.nodes)."""
+    node_sweep()

@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from gateway import selectors
+from gateway.http.common import db
 
 _STARTED = time.monotonic()
 
@@ -21,7 +22,9 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-def ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database (and Redis, when configured) answer."""
-    report = selectors.readiness()
+async def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database (and Redis, when configured) answer. Checked on the shared
+    worker threads (``gateway.http.common.db``): a database that takes its whole timeout
+    to answer must not stall the sockets served by this process's database thread."""
+    report = await db(selectors.readiness)
     return JsonResponse(report.as_dict(), status=200 if report.ok else 503)

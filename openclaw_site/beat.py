@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.env import env_bool, env_int
+from openclaw_site.node_settings import NODE_CHECK_SECONDS
 
 # How often the cron tick (``cron.tick``: agents.services.cron) finishes runs that ended
 # and claims the jobs that are due; a job runs at most this late.
@@ -24,9 +25,11 @@ def _every(task: str, seconds: float) -> dict[str, Any]:
 
 
 def beat_schedule(*, sweep_s: int, channel_sweep_s: int) -> dict[str, dict[str, Any]]:
-    """``CELERY_BEAT_SCHEDULE``: the work sweeper, the channel sweep and the cron tick."""
+    """``CELERY_BEAT_SCHEDULE``: the work sweeper, the channel sweep, the cron tick and
+    the node sweep (silent cluster nodes marked offline: gateway.nodes)."""
     return {
         "work-sweep": _every("gateway.work_sweep", sweep_s),
         "channel-sweep": _every("channels.sweep", channel_sweep_s),
         "cron-tick": _every("cron.tick", CRON_TICK_SECONDS),
+        "node-sweep": _every("gateway.node_sweep", NODE_CHECK_SECONDS),
     }

@@ -8,11 +8,15 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready
 
+from gateway.node_worker import NodeStep
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openclaw_site.settings")
 
 app = Celery("openclaw_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Every worker process is a cluster node: registered, heartbeating (gateway.node_worker).
+app.steps["worker"].add(NodeStep)
 
 
 @worker_ready.connect

@@ -226,6 +226,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway.http.middleware.RequestContextMiddleware",  # first: request ids, latency
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,6 +238,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 from openclaw_site.login_settings import *  # noqa: E402, F403  (admin login rate limit)
+from openclaw_site.node_settings import *  # noqa: E402, F403  (cluster nodes)
 
 ROOT_URLCONF = "openclaw_site.urls"
 ASGI_APPLICATION = "openclaw_site.asgi.application"
@@ -354,7 +356,8 @@ CONTROL_UI_DIR = check_control_ui_dir(
     "OPENCLAW_CONTROL_UI_DIR", env_str("OPENCLAW_CONTROL_UI_DIR", "").strip()
 )
 
-# --- logging ------------------------------------------------------------------------
+# --- logging and metrics ------------------------------------------------------------
+METRICS_PUBLIC = env_bool("OPENCLAW_METRICS_PUBLIC", False)  # /metrics without the token
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOG_LEVEL = env_choice(
     "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")

@@ -6,6 +6,8 @@ from django.urls import path, re_path
 from channels_app import views as channel_views
 from gateway import views
 from gateway.http import hooks as http_hooks
+from gateway.http import metrics as http_metrics
+from gateway.http import nodes as http_nodes
 from gateway.http import openai as http_openai
 from gateway.http import responses as http_responses
 from gateway.http import tools as http_tools
@@ -20,6 +22,7 @@ urlpatterns = [
     path("webchat", web_views.webchat, name="webchat"),
     path("health", views.health, name="health"),
     path("ready", views.ready, name="ready"),
+    path("metrics", http_metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     # OpenClaw's HTTP APIs (docs/http-api.md): the OpenAI-compatible API and tool calls;
     # webhooks live under the configurable hooks.path, in the catch-all below.
@@ -28,6 +31,12 @@ urlpatterns = [
     path("v1/models", http_openai.models, name="openai-models"),
     path("v1/models/<path:model_id>", http_openai.models, name="openai-model"),
     path("tools/invoke", http_tools.tools_invoke, name="tools-invoke"),
+    # The cluster node API (docs/nodes.md): gateway token, read-only.
+    path("api/v1/nodes", http_nodes.nodes, name="api-nodes"),
+    path("api/v1/nodes/online", http_nodes.nodes_online, name="api-nodes-online"),
+    path("api/v1/nodes/skills/<str:skill>", http_nodes.nodes_with_skill, name="api-nodes-skill"),
+    path("api/v1/nodes/<str:node_id>/health", http_nodes.node_health, name="api-node-health"),
+    path("api/v1/cluster/health", http_nodes.cluster_health, name="api-cluster-health"),
     path("<slug:kind>-webhook", channel_views.webhook, name="channel-webhook"),
     path("<slug:kind>-webhook/<slug:account_id>", channel_views.webhook, name="channel-webhook"),
     # The Control UI's resource routes (OpenClaw serves them with or without its UI files).

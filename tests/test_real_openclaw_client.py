@@ -134,12 +134,17 @@ def test_openclaw_cron_list(gateway: GatewayProcess, tmp_path: Path) -> None:
 
 
 def test_openclaw_nodes_status(gateway: GatewayProcess, tmp_path: Path) -> None:
+    # The gateway's in-process Celery worker is a cluster node (gateway.nodes); OpenClaw
+    # lists it as a paired, connected node whose caps are its queues.
     plain = _openclaw(tmp_path, "nodes", "status", *_url(gateway), gateway=gateway)
     assert plain.returncode == 0, plain.stderr
-    assert "Known: 0" in plain.stdout
+    assert "Known: 1 · Paired: 1 · Connected: 1" in plain.stdout
     listed = _openclaw(tmp_path, "nodes", "status", "--json", *_url(gateway), gateway=gateway)
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout)["nodes"] == []
+    (node,) = json.loads(listed.stdout)["nodes"]
+    assert (node["paired"], node["connected"], node["commands"]) == (True, True, [])
+    assert node["caps"] == ["connectors", "default", "llm"]
+    assert node["displayName"].startswith("gateway-")
 
 
 def test_openclaw_logs_shows_the_gateways_log_lines(

@@ -251,7 +251,11 @@ def test_the_readme_lists_every_setting_the_code_reads() -> None:
     repo = Path(__file__).resolve().parent.parent
     readme = (repo / "README.md").read_text(encoding="utf-8")
     read = set()
-    for module in ("openclaw_site/settings.py", "openclaw_site/login_settings.py"):
+    for module in (
+        "openclaw_site/settings.py",
+        "openclaw_site/login_settings.py",
+        "openclaw_site/node_settings.py",
+    ):
         source = (repo / module).read_text(encoding="utf-8")
         read |= set(re.findall(r'env_[a-z]+\(\s*"([A-Z][A-Z0-9_]+)"', source))
     assert len(read) > 40

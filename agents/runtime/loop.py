@@ -44,6 +44,7 @@ from agents.runtime.steps import StepNumbers
 from agents.runtime.tool_call import ToolSteps
 from agents.runtime.watchdog import STOP_SHUTDOWN, Flight, watchdog
 from agents.tools.base import Tool
+from core.logging import log_context
 from sessions_app.wire import to_ms
 
 logger = logging.getLogger(__name__)
@@ -167,7 +168,8 @@ def run_advance(*, run_pk: int, clock: Callable[[], float] = time.monotonic) -> 
     )
     turn.control.flight = flight
     try:
-        _drive(turn)
+        with log_context(runId=claimed.run.run_id, sessionKey=claimed.session.key):
+            _drive(turn)
     finally:
         dog.unregister(flight)
 

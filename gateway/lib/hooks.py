@@ -29,7 +29,7 @@ WAKE_MODES = ("now", "next-heartbeat")
 # Paths this gateway serves itself: a hooks path under one of them would never be reached.
 RESERVED_PATHS = (
     "/admin", "/v1", "/tools", "/health", "/ready", "/static", "/__openclaw__",
-    "/__openclaw", "/avatar", "/chat", "/webchat", "/home",
+    "/__openclaw", "/avatar", "/chat", "/webchat", "/home", "/api/v1/nodes", "/api/v1/cluster",
 )  # fmt: skip
 KEYS = (
     "enabled", "token", "path", "maxBodyBytes", "allowedAgentIds", "defaultSessionKey",

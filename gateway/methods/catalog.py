@@ -25,6 +25,7 @@ from gateway.catalog import commands as command_wire
 from gateway.catalog import config as config_wire
 from gateway.catalog import devices as device_wire
 from gateway.catalog import logs as log_wire
+from gateway.catalog import nodes as node_wire
 from gateway.catalog import status as status_wire
 from gateway.catalog import system as system_wire
 from gateway.catalog.wire import INSTANCE_ID, ms
@@ -205,7 +206,8 @@ async def logs_tail(ctx: CallContext, params: LogsTailParams) -> dict[str, Any]:
 # --- nodes and device pairing ---------------------------------------------------------
 @method("node.list")
 def node_list(ctx: CallContext, params: Params) -> dict[str, Any]:
-    return device_wire.nodes_list()
+    # OpenClaw's paired node devices and the cluster's Celery workers (docs/nodes.md).
+    return node_wire.nodes_list()
 
 
 def _caller(ctx: CallContext) -> Caller:

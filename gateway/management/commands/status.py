@@ -2,7 +2,8 @@
 
 The gateway (does it answer /health on its port, for how long, and would a restart
 change its port, bind, address or credentials: ``gateway.listen``), the database (reachable,
-migrations pending), Redis (team mode), the workers, the channel accounts with their
+migrations pending), Redis (team mode), the workers and the cluster nodes
+(gateway.node_selectors), the channel accounts with their
 state and last error, the sessions, and the model that answers. Exit 0 when the gateway
 and the database answer, 1 when one does not.
 """
@@ -28,14 +29,12 @@ from agents.selectors import default_agent
 from channels_app.admin.accounts import account_state
 from channels_app.connectors.registry import connector_kinds
 from channels_app.models import ChannelAccount
-from gateway import listen
+from gateway import listen, node_selectors
 from gateway.doctor import redis_error
-from gateway.models import Node
 from gateway.web.status import uptime_text
 from sessions_app.models import Session
 
 EXIT_DOWN = 1
-NODE_OFFLINE_AFTER_S = 90
 
 
 def _gateway(host: str, port: int) -> dict[str, Any]:
@@ -90,10 +89,16 @@ def _workers() -> dict[str, Any]:
             "threads": settings.EMBEDDED_WORKER_THREADS,
             "where": f"{processes} worker process(es)" if processes else "the gateway process",
         }
-    since = timezone.now() - timedelta(seconds=NODE_OFFLINE_AFTER_S)
-    nodes = list(Node.objects.order_by("node_id"))
-    online = [n for n in nodes if n.last_heartbeat_at and n.last_heartbeat_at >= since]
-    return {"mode": "team", "nodes": len(nodes), "online": len(online)}
+    health = node_selectors.cluster_health()
+    return {"mode": "team", "nodes": health.total_nodes, "online": health.online_nodes}
+
+
+def _nodes() -> dict[str, Any]:
+    """The cluster's nodes (gateway.node_selectors): counts, capacity, and each node."""
+    return {
+        **node_selectors.cluster_health().as_dict(),
+        "nodes": [view.as_dict() for view in node_selectors.nodes_all()],
+    }
 
 
 def _channels() -> list[dict[str, Any]]:
@@ -157,6 +162,7 @@ class Command(BaseCommand):
             report.update(
                 redis=_redis(),
                 workers=_workers(),
+                nodes=_nodes(),
                 channels=_channels(),
                 sessions=_sessions(),
                 model=_model(),
@@ -208,6 +214,7 @@ class Command(BaseCommand):
             write(f"Workers: {workers['where']}, {workers['threads']} thread(s) each")
         else:
             write(f"Workers: {workers['online']} of {workers['nodes']} node(s) online")
+        self._nodes_text(report["nodes"])
         channels = report["channels"]
         write(f"Channels: {len(channels) or 'none'}")
         for row in channels:
@@ -220,3 +227,19 @@ class Command(BaseCommand):
             write(f"Model: {model['model']} (agent {model['defaultAgent']})")
         else:
             write(f"Model: none configured: {model['why']}")
+
+    def _nodes_text(self, nodes: dict[str, Any]) -> None:
+        write = self.stdout.write
+        write(
+            f"Nodes: {nodes['online_nodes']} of {nodes['total_nodes']} online, "
+            f"{nodes['available_capacity']} of {nodes['total_capacity']} task slot(s) free"
+        )
+        for node in nodes["nodes"]:
+            ago = node["seconds_since_heartbeat"]
+            seen = "never" if ago is None else f"{ago:.0f} s ago"
+            write(
+                f"  {node['node_id']} ({node['host'] or 'unknown host'}): {node['status']}, "
+                f"skills {', '.join(node['skills']) or 'none'}, "
+                f"{node['tasks_in_flight']}/{node['max_concurrent_tasks']} busy, "
+                f"last heartbeat {seen}"
+            )
