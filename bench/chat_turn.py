@@ -24,7 +24,14 @@ WebSocket (``websockets`` asyncio client, no compression):
 The fake server is not part of the gateway's tree, so its memory is not counted. The
 offline echo model (``placeholder/echo``) is not measured: its 40 ms pause between chunks
 is fixed in code (no setting sets it to 0), so it would time the pause, not the gateway.
+With ``--team`` the same turns run in team mode: the gateway on PostgreSQL + Redis
+(``--database-url``, ``--redis-url``, or ``BENCH_DATABASE_URL``/``BENCH_REDIS_URL``) and a
+separate Celery worker process (``bench/_team.py``) that runs the turns; the session and run
+ids are fresh per run, so a reused database does not change the figures. The worker's CPU
+per turn and RSS are reported besides the gateway's.
+
 Prints one JSON line. Usage: .venv/bin/python bench/chat_turn.py [--turns 100]
+[--team --database-url postgres://... --redis-url redis://...]
 """
 
 from __future__ import annotations
@@ -32,10 +39,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,12 +48,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _team
 from bench._proc import PAGE_KB, REPO, cpu_seconds, free_port, rss_mb, tree, wait_http
-from bench._ws import connect_frame, recv_frame
+from bench._turns import SESSION_KEY, chat_turn, open_client, summary_ms
 from tests.fakes.llm_server import FakeServerProcess
 from tests.gateway_process import child_env
 
@@ -67,98 +71,9 @@ OPENCLAW_RSS_MB = 1500.0
 TARGETS = {"turn_p50_ms": 30.0, "rss_after_turns_mb": 150.0}
 
 MODEL = "openai/gpt-4o-mini"
-SESSION_KEY = "agent:main:bench"
-SCOPES = ["operator.read", "operator.write"]
 START_TIMEOUT_S = 60.0
 # The pause before the first turn of the warmed-up figure: the SDK loads in ~0.4 s.
 WARM_UP_WAIT_S = 1.5
-OPEN_TIMEOUT_S = 10.0
-TURN_TIMEOUT_S = 30.0
-MAX_FRAMES_PER_TURN = 1_000
-
-
-async def open_client(port: int, token: str) -> ClientConnection:
-    """Open a socket and complete the handshake (challenge, connect, hello-ok)."""
-    ws = await connect(
-        f"ws://127.0.0.1:{port}/",
-        compression=None,
-        proxy=None,
-        ping_interval=None,
-        open_timeout=OPEN_TIMEOUT_S,
-        close_timeout=2,
-        max_size=None,
-    )
-    try:
-        async with asyncio.timeout(OPEN_TIMEOUT_S):
-            challenge = await recv_frame(ws)
-            if challenge.get("event") != "connect.challenge":
-                raise RuntimeError(f"expected connect.challenge, got {challenge!r:.300}")
-            await ws.send(connect_frame(token, SCOPES))
-            while (res := await recv_frame(ws)).get("id") != "connect":
-                pass
-        payload = res.get("payload")
-        if not res.get("ok") or not isinstance(payload, dict) or payload.get("type") != "hello-ok":
-            raise RuntimeError(f"connect rejected: {res!r:.300}")
-    except BaseException:
-        await ws.close()
-        raise
-    return ws
-
-
-async def chat_turn(ws: ClientConnection, *, run_id: str, text: str) -> dict[str, float]:
-    """``chat.send`` → ``chat`` ``final`` of that run; return when things arrived.
-
-    The answer maps ``ack`` (the ``res``), ``started`` (the run's first ``chat`` event,
-    ``status``: the worker has claimed the run) and ``final`` to seconds after the send.
-    Reads until both the ``res`` and the ``final`` arrived (either may come first). Raises
-    on an error answer, a non-final end or a reply that is not the fake's echo.
-    """
-    request = {
-        "type": "req",
-        "id": f"send:{run_id}",
-        "method": "chat.send",
-        "params": {"sessionKey": SESSION_KEY, "message": text, "idempotencyKey": run_id},
-    }
-    marks: dict[str, float] = {}
-    started = time.perf_counter()
-    await ws.send(json.dumps(request))
-    async with asyncio.timeout(TURN_TIMEOUT_S):
-        for _ in range(MAX_FRAMES_PER_TURN):
-            frame = await recv_frame(ws)
-            now = time.perf_counter() - started
-            if frame.get("type") == "res" and frame.get("id") == request["id"]:
-                if not frame.get("ok"):
-                    raise RuntimeError(f"chat.send failed: {frame!r:.500}")
-                marks["ack"] = now
-            elif frame.get("type") == "event" and frame.get("event") == "chat":
-                payload = frame.get("payload") or {}
-                if payload.get("runId") != run_id:
-                    continue
-                marks.setdefault("started", now)
-                state = payload.get("state")
-                if state not in ("final", "error", "aborted"):
-                    continue
-                marks["final"] = now
-                if state != "final":
-                    raise RuntimeError(f"turn {run_id} ended {state}: {payload!r:.500}")
-                blocks = (payload.get("message") or {}).get("content") or []
-                reply = "".join(b.get("text", "") for b in blocks if isinstance(b, dict))
-                if reply != f"echo: {text}":
-                    raise RuntimeError(f"unexpected reply to {text!r}: {reply!r:.300}")
-            if "ack" in marks and "final" in marks:
-                return marks
-    raise RuntimeError(f"turn {run_id}: no res and final among {MAX_FRAMES_PER_TURN} frames")
-
-
-def summary_ms(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p90 = ordered[math.ceil(0.9 * len(ordered)) - 1]
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p90_ms": round(p90 * 1000, 2),
-        "min_ms": round(ordered[0] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-    }
 
 
 def process_rss_mb(pid: int) -> float:
@@ -173,17 +88,37 @@ async def measure(
     token: str,
     spawned: float,
     turns: int,
+    ids: str = "bench",
+    session_key: str = SESSION_KEY,
+    worker_pid: int | None = None,
 ) -> dict[str, Any]:
     ready = wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=START_TIMEOUT_S)
     opened = time.perf_counter()
     ws = await open_client(port, token)
     try:
-        first = await chat_turn(ws, run_id="bench-first", text="first turn")
+        first = await chat_turn(
+            ws, run_id=f"{ids}-first", text="first turn", session_key=session_key
+        )
         first_done = time.perf_counter()
         cpu0, fake_cpu0 = cpu_seconds(proc.pid), cpu_seconds(fake_pid)
-        marks = [await chat_turn(ws, run_id=f"bench-{i}", text=f"turn {i}") for i in range(turns)]
+        worker_cpu0 = cpu_seconds(worker_pid) if worker_pid else 0.0
+        marks = [
+            await chat_turn(ws, run_id=f"{ids}-{i}", text=f"turn {i}", session_key=session_key)
+            for i in range(turns)
+        ]
         cpu1, fake_cpu1 = cpu_seconds(proc.pid), cpu_seconds(fake_pid)
+        worker = (
+            {
+                "worker_cpu_ms_per_turn": round(
+                    1000 * (cpu_seconds(worker_pid) - worker_cpu0) / turns, 2
+                ),
+                "worker_rss_mb": round(rss_mb(worker_pid), 1),
+            }
+            if worker_pid
+            else {}
+        )
         return {
+            **worker,
             "spawn_to_health_s": round(ready - spawned, 3),
             "first_turn_spawn_to_final_s": round(first_done - spawned, 3),
             "first_turn_connect_to_final_ms": round((first_done - opened) * 1000, 1),
@@ -216,13 +151,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
 
 
-def run(turns: int, profile: str | None = None) -> dict[str, Any]:
+def run(
+    turns: int, profile: str | None = None, team: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Time the turns; ``team`` is (PostgreSQL URL, Redis URL) for team mode."""
     token = secrets.token_urlsafe(32)
+    # Fresh per run: on a reused team database an old run id is a retry, not a turn.
+    ids = f"bench-{secrets.token_hex(4)}" if team else "bench"
+    session_key = f"agent:main:{ids}" if team else SESSION_KEY
     with (
         tempfile.TemporaryDirectory(prefix="openclaw-bench-") as tmp,
         FakeServerProcess("openai") as fake,
     ):
         log = Path(tmp) / "gateway.stderr"
+        worker_log = Path(tmp) / "worker.log"
         env = child_env(
             Path(tmp) / "data",
             OPENCLAW_GATEWAY_TOKEN=token,
@@ -233,9 +175,15 @@ def run(turns: int, profile: str | None = None) -> dict[str, Any]:
         )
         env.pop("ANTHROPIC_API_KEY", None)
         env.pop("ANTHROPIC_BASE_URL", None)
+        worker: subprocess.Popen[bytes] | None = None
+        if team:
+            env = _team.team_env(env, database_url=team[0], redis_url=team[1])
+            _team.migrate(env)
         port = free_port()
-        with log.open("wb") as err:
+        with log.open("wb") as err, worker_log.open("wb") as wlog:
             spawned = time.perf_counter()
+            if team:
+                worker = _team.start_worker(env, wlog, f"{profile}.worker" if profile else None)
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -261,21 +209,34 @@ def run(turns: int, profile: str | None = None) -> dict[str, Any]:
                         token=token,
                         spawned=spawned,
                         turns=turns,
+                        ids=ids,
+                        session_key=session_key,
+                        worker_pid=worker.pid if worker else None,
                     )
+                )
+                result["llm_requests"] = len(fake.requests())
+                stop(proc)
+                # A second fresh gateway (the first one stopped; team mode: same worker).
+                result["first_turn_after_warm_up_send_to_final_ms"] = first_turn_after_warm_up(
+                    {**env, "OPENCLAW_DATA_DIR": str(Path(tmp) / "data2")},
+                    token,
+                    run_id=f"{ids}-warm",
+                    session_key=session_key,
                 )
             except BaseException:
                 stop(proc)
                 sys.stderr.write(log.read_text(errors="replace")[-4000:])
+                sys.stderr.write(_team.worker_log_tail(worker_log))
                 raise
-            stop(proc)
-        result["llm_requests"] = len(fake.requests())
-        result["first_turn_after_warm_up_send_to_final_ms"] = first_turn_after_warm_up(
-            {**env, "OPENCLAW_DATA_DIR": str(Path(tmp) / "data2")}, token
-        )
+            finally:
+                if worker is not None:
+                    stop(worker)
     return result
 
 
-def first_turn_after_warm_up(env: dict[str, str], token: str) -> float:
+def first_turn_after_warm_up(
+    env: dict[str, str], token: str, *, run_id: str = "bench-warm", session_key: str = SESSION_KEY
+) -> float:
     """A second fresh gateway: its first turn sent WARM_UP_WAIT_S after /health answers,
     once the model SDK has loaded in the background (agents.runtime.warm), as when a
     person opens a page after starting the gateway."""
@@ -292,7 +253,8 @@ def first_turn_after_warm_up(env: dict[str, str], token: str) -> float:
     async def turn() -> float:
         ws = await open_client(port, token)
         try:
-            return float((await chat_turn(ws, run_id="bench-warm", text="warm turn"))["final"])
+            marks = await chat_turn(ws, run_id=run_id, text="warm turn", session_key=session_key)
+            return float(marks["final"])
         finally:
             await ws.close()
 
@@ -310,12 +272,21 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE"
     )
+    parser.add_argument(
+        "--team",
+        action="store_true",
+        help="team mode: gateway + Celery worker on PostgreSQL and Redis",
+    )
+    parser.add_argument("--database-url", help="team mode's PostgreSQL (postgres://...)")
+    parser.add_argument("--redis-url", help="team mode's Redis (redis://host:port/db)")
     args = parser.parse_args()
+    team = _team.team_urls(args.database_url, args.redis_url) if args.team else None
     load_before = os.getloadavg()[0]
-    r = run(args.turns, args.profile)
+    r = run(args.turns, args.profile, team)
     turns = r["turns"]
     out = {
         "bench": "chat_turn",
+        "mode": "team" if team else "embedded",
         "model": MODEL,
         "turns_timed": args.turns,
         "turn_p50_ms": turns["p50_ms"],
@@ -337,6 +308,14 @@ def main() -> None:
         "processes_in_tree": r["processes_in_tree"],
         "gateway_cpu_ms_per_turn": r["cpu_ms_per_turn"],
         "fake_llm_cpu_ms_per_turn": r["fake_cpu_ms_per_turn"],
+        **(
+            {
+                "worker_cpu_ms_per_turn": r["worker_cpu_ms_per_turn"],
+                "worker_rss_mb": r["worker_rss_mb"],
+            }
+            if team
+            else {}
+        ),
         "loadavg_1m_before": round(load_before, 2),
         "cpus": os.cpu_count(),
         "llm_requests": r["llm_requests"],

@@ -130,6 +130,8 @@ GATEWAY_TRUSTED_PROXIES = check_networks(
     "OPENCLAW_TRUSTED_PROXIES", env_list("OPENCLAW_TRUSTED_PROXIES", [])
 )
 GATEWAY_TICK_INTERVAL_MS = env_int("OPENCLAW_TICK_INTERVAL_MS", 30_000, minimum=100)
+# Team mode: an idle event-bus subscription PINGs Redis this often (gateway.bus_redis).
+GATEWAY_BUS_HEALTH_CHECK_S = env_int("OPENCLAW_BUS_HEALTH_CHECK_S", 15, minimum=1)
 # The health summary is rebuilt and broadcast as the `health` event this often while a
 # client is connected (OpenClaw: 60 s); a connect triggers one at most this often too.
 GATEWAY_HEALTH_REFRESH_S = env_int("OPENCLAW_HEALTH_REFRESH_S", 60, minimum=1)

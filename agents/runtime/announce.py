@@ -28,23 +28,38 @@ def publish_run_event(event: str, payload: dict[str, Any], *, session_key: str) 
 
 def queued_run_aborted(*, run_id: str, session_key: str, agent_slug: str) -> None:
     """``chat`` ``aborted`` for a run aborted before any worker took it (its only event)."""
-    payload = {
-        "runId": run_id,
-        "sessionKey": session_key,
-        "agentId": agent_slug,
-        "seq": 1,
-        "state": "aborted",
-        "stopReason": "rpc",
-    }
+    payload = chat_payload(
+        run_id=run_id,
+        session_key=session_key,
+        agent_slug=agent_slug,
+        seq=1,
+        state="aborted",
+        stopReason="rpc",
+    )
     publish_run_event("chat", payload, session_key=session_key)
 
 
-def assistant_message(text: str) -> dict[str, Any]:
-    """The assistant message a ``chat`` event carries."""
+def assistant_message(text: str, *, timestamp: int | None = None) -> dict[str, Any]:
+    """The assistant message a ``chat`` event carries (``timestamp`` in ms, default now)."""
     return {
         "role": "assistant",
         "content": [{"type": "text", "text": text}],
-        "timestamp": now_ms(),
+        "timestamp": now_ms() if timestamp is None else timestamp,
+    }
+
+
+def chat_payload(
+    *, run_id: str, session_key: str, agent_slug: str, seq: int, state: str, **fields: Any
+) -> dict[str, Any]:
+    """The payload of a run's ``chat`` event (also rebuilt from the database by
+    ``agents.runtime.replay`` for a gateway that missed a run's end)."""
+    return {
+        "runId": run_id,
+        "sessionKey": session_key,
+        "agentId": agent_slug,
+        "seq": seq,
+        "state": state,
+        **fields,
     }
 
 
@@ -86,14 +101,14 @@ class Announcer:
     def chat(self, state: str, *, run_id: str | None = None, **fields: Any) -> None:
         events.publish(
             "chat",
-            {
-                "runId": run_id or self.run_id,
-                "sessionKey": self.session_key,
-                "agentId": self.agent_slug,
-                "seq": self.seq,
-                "state": state,
+            chat_payload(
+                run_id=run_id or self.run_id,
+                session_key=self.session_key,
+                agent_slug=self.agent_slug,
+                seq=self.seq,
+                state=state,
                 **fields,
-            },
+            ),
             session_key=self.session_key,
             drop_if_slow=state == "delta",
         )

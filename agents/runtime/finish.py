@@ -237,14 +237,10 @@ class Finish:
         return True
 
     def _silent(self, text: str) -> bool:
-        """``NO_REPLY``, or a heartbeat's acknowledgement: no message in ``chat`` final."""
-        if text.strip() == SILENT_REPLY_TOKEN:
-            return True
-        return self.run.origin == Run.Origin.HEARTBEAT and self._heartbeat_ack(text)
+        return silent_reply(self.run, text)
 
     def _heartbeat_ack(self, text: str) -> bool:
-        ack = int((self.run.reply_to or {}).get("ackMaxChars", DEFAULT_ACK_MAX_CHARS))
-        return strip_heartbeat_token(text, ack_max_chars=ack).should_skip
+        return heartbeat_ack(self.run, text)
 
     def _deliver_reply(self, text: str) -> None:
         """A run that answers a channel message queues its reply in that chat's outbox.
@@ -340,6 +336,18 @@ class Finish:
         say.chat(e.chat_state, **fields)
         for rid in merged:
             say.chat(e.chat_state, run_id=rid, **e.merged_chat_fields)
+
+
+def silent_reply(run: Run, text: str) -> bool:
+    """``NO_REPLY``, or a heartbeat's acknowledgement: no message in ``chat`` final."""
+    if text.strip() == SILENT_REPLY_TOKEN:
+        return True
+    return run.origin == Run.Origin.HEARTBEAT and heartbeat_ack(run, text)
+
+
+def heartbeat_ack(run: Run, text: str) -> bool:
+    ack = int((run.reply_to or {}).get("ackMaxChars", DEFAULT_ACK_MAX_CHARS))
+    return strip_heartbeat_token(text, ack_max_chars=ack).should_skip
 
 
 def deliverable_text(text: str) -> str:
