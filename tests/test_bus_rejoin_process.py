@@ -23,61 +23,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-import redis
 
 from tests.fakes.llm_server import FakeServerProcess, Text
-from tests.gateway_process import REPO, TEAM_TOKEN, GatewayProcess, child_env, free_port, run_manage
+from tests.gateway_process import REPO, TEAM_TOKEN, GatewayProcess, child_env, run_manage
 from tests.openclaw_client import OpenClawClient
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.process, pytest.mark.services]
 
 SECRET_KEY = "team-secret-" + "s" * 40
 ENCRYPTION_KEY = "dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAxMjM="
 TERMINAL = ("final", "error", "aborted")
-
-
-class RedisServer:
-    """A redis-server of the test's own on a free port, without persistence."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.root),
-             "--logfile", str(self.root / "redis.log")],
-        )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server did not start on port {self.port}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.kill()
 
 
 class Worker:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,43 +35,11 @@ from tests.cluster import (
     team_env,
     text_of,
     until,
-    wait_until,
 )
 from tests.fakes.llm_server import FakeServerProcess
-from tests.gateway_process import free_port
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.process, pytest.mark.services, pytest.mark.timeout(300)]
-
-
-class RedisServer:
-    """A ``redis-server`` of this test's own: no persistence, so a restart starts empty."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / "redis.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.root)],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        client = redis.Redis.from_url(self.url)
-        wait_until("redis-server to answer", lambda: _pings(client), within=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 def _idle(server: RedisServer) -> bool:
@@ -85,13 +51,6 @@ def _idle(server: RedisServer) -> bool:
     ``Restart=on-failure`` start it again. This test is about what our code does.
     """
     return cast("int", redis.Redis.from_url(server.url).hlen("unacked")) == 0
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture
