@@ -17,7 +17,7 @@ from agents.models import Run
 from channels_app import selectors as channel_selectors
 from core.clock import now_ms
 from gateway.catalog.wire import ms
-from gateway.models import ConfigEntry, Node
+from gateway.models import ConfigEntry
 from sessions_app.models import Session
 
 
@@ -107,11 +107,6 @@ def sessions_recent(*, limit: int = 5) -> list[tuple[str, str, datetime | None]]
     """``(key, agent id, last activity)`` of the most recently active sessions."""
     rows = Session.objects.recent().values_list("key", "agent_slug", "last_activity_at")
     return list(rows[:limit])
-
-
-def nodes() -> list[Node]:
-    """The cluster's nodes by id."""
-    return list(Node.objects.order_by("node_id"))
 
 
 def health_summary() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``node.list``, ``device.pair.list`` and the wire shape of a device (protocol §6.6).
+"""``device.pair.list`` and the wire shape of a device (protocol §6.6).
 
 A device is shaped once, by ``_device_fields``: as a pending request (``device.pair.list``
 and the ``device.pair.requested`` event) and as a paired device (``device.pair.list``,
@@ -9,37 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.utils import timezone
-
 from core.clock import now_ms
 from gateway import bus
 from gateway.catalog.wire import drop_none, ms
-from gateway.selectors import nodes
 from pairing import selectors as pairing_selectors
 
 if TYPE_CHECKING:
     from pairing.models import Device
-
-
-def nodes_list() -> dict[str, Any]:
-    """Return ``node.list`` from the cluster's Node rows."""
-    return {
-        "ts": ms(timezone.now()),
-        "nodes": [
-            {
-                "nodeId": node.node_id,
-                "displayName": node.display_name or node.node_id,
-                "platform": node.platform or None,
-                "version": node.version or None,
-                "caps": list(node.skills),
-                "commands": [],
-                "paired": True,
-                "connected": node.is_alive,
-                "lastSeenAtMs": ms(node.last_heartbeat_at),
-            }
-            for node in nodes()
-        ],
-    }
 
 
 def _device_fields(device: Device, *, roles: bool = True) -> dict[str, Any]:
