@@ -45,6 +45,10 @@ class Run(LeasedWorkModel):
     merged_into = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_runs"
     )
+    # The model for this run only (a heartbeat's ``heartbeat.model``): it comes before the
+    # session's ``model_override``, which it leaves as it is; the fallbacks stay the
+    # agent's and the gateway's. ``model`` is the primary the run was started with.
+    model_override = models.CharField(max_length=200, blank=True, default="")
     model = models.CharField(max_length=200, blank=True, default="")
     step_count = models.PositiveIntegerField(default=0)
     max_steps = models.PositiveIntegerField(default=25)

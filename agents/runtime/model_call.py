@@ -110,7 +110,10 @@ class ModelSteps:
     # the failover loop ----------------------------------------------------------------
     def run_step(self, step_no: int) -> ModelResult | None:
         """One model call with failover; None when it asked for tools (recorded)."""
-        chain = model_chain(agent=self.c.agent, session_override=self.c.session.model_override)
+        # The run's own model (a heartbeat's) first, else the session's; the fallbacks
+        # are the agent's and the gateway's either way.
+        override = self.run.model_override or self.c.session.model_override
+        chain = model_chain(agent=self.c.agent, session_override=override)
         steps.model_step_start(self.run, step_no)
         self.step_no = step_no
         self.failover_notes = []

@@ -57,6 +57,7 @@ from sessions_app.services import session_get_or_create, session_message_append
 logger = logging.getLogger(__name__)
 
 RUN_ID_MAX_LENGTH = 200
+MODEL_MAX_LENGTH = 200  # Run.model_override
 FINISHED_STATUSES = frozenset({Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.ABORTED})
 
 
@@ -160,6 +161,7 @@ def run_start(
     reply_to: Mapping[str, Any] | None = None,
     trusted_sender: bool = True,
     session: Session | None = None,
+    model: str = "",
 ) -> RunStart:
     """Accept one user message and queue the agent turn that answers it.
 
@@ -171,21 +173,31 @@ def run_start(
     ``trusted_sender=False`` (a channel message from someone who is not an owner) makes
     the turn run sandboxed whatever its session. ``session``: the session of that key,
     read in this transaction already (the inbox's), so it is not read again.
+    ``model``: the model of this turn only (a heartbeat's ``heartbeat.model``), before the
+    session's ``/model`` choice, which stays as it is; the fallbacks stay the agent's.
     """
     run_id = idempotency_key.strip()
     if not run_id:
         raise RunError("idempotencyKey is required: send a fresh unique id (e.g. a UUID)")
     if len(run_id) > RUN_ID_MAX_LENGTH:
         raise RunError(f"idempotencyKey is longer than {RUN_ID_MAX_LENGTH} characters")
+    model_override = model.strip()
+    if len(model_override) > MODEL_MAX_LENGTH:
+        raise RunError(
+            f"the model is longer than {MODEL_MAX_LENGTH} characters; name one such as "
+            "'openai/gpt-4o-mini'"
+        )
     # A retry of a known key is found by the run's unique run_id below (IntegrityError),
     # so the common case (a new key) costs no lookup.
     agent, key = _resolve_target(session_key=session_key, agent_slug=agent_slug)
     if session is None or session.key != key:
         session, _ = session_get_or_create(key=key, agent_slug=agent.slug)
     try:
-        model = model_chain(agent=agent, session_override=session.model_override)[0]
+        primary = model_chain(
+            agent=agent, session_override=model_override or session.model_override
+        )[0]
     except NoModelConfiguredError:
-        model = ""  # accepted: the turn fails with a message saying what to configure
+        primary = ""  # accepted: the turn fails with a message saying what to configure
     run = Run(
         run_id=run_id,
         agent=agent,
@@ -193,7 +205,8 @@ def run_start(
         origin=origin,
         reply_to=dict(reply_to or {}),
         trusted_sender=trusted_sender,
-        model=model,
+        model_override=model_override,
+        model=primary,
         max_steps=int(settings.AGENT_MAX_STEPS),
     )
     try:

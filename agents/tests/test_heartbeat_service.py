@@ -8,7 +8,7 @@ of ``activeHours`` here are chosen around the real time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +31,9 @@ from agents.services.roster import agent_delete, agent_store
 from agents.tests.cron_fixtures import Published, Sent, end_turn
 from channels_app.models import ChannelAccount, OutboundMessage
 from sessions_app.models import Message, Session
+from sessions_app.services import session_patch
+from tests.fakes.llm_server import Text
+from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
@@ -808,3 +811,66 @@ def test_the_admin_runs_a_heartbeat_job_now(
     )
     assert b"1 started" in response.content
     assert CronRun.objects.filter(job=heartbeat_job, trigger="manual").count() == 1
+
+
+# --- heartbeat.model: the model of the heartbeat turn only -------------------------------------
+@pytest.fixture
+def llm(settings: Any) -> Iterator[FakeOpenAIServer]:
+    """The real fake OpenAI server, with two models configured; the agent's is the first."""
+    with FakeOpenAIServer() as fake:
+        settings.OPENAI_API_KEY = "sk-test-openai-0123456789abcdef"
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API = "chat"
+        settings.OPENAI_MODELS = ["gpt-4o-mini", "gpt-4.1-mini"]
+        settings.OPENCLAW_MODEL = "openai/gpt-4o-mini"
+        settings.OPENCLAW_MODEL_FALLBACKS = []
+        settings.ANTHROPIC_API_KEY = ""
+        yield fake
+
+
+def asked_models(llm: FakeOpenAIServer) -> list[str]:
+    return [str(request.body["model"]) for request in llm.requests]
+
+
+@pytest.mark.parametrize(
+    ("users_choice", "users_model"),
+    [("", "gpt-4o-mini"), ("openai/gpt-4o", "gpt-4o")],
+    ids=["agent-model", "session-model"],
+)
+def test_heartbeat_model_is_used_for_the_heartbeat_turn_only(
+    users_choice: str,
+    users_model: str,
+    heartbeat_job: CronJob,
+    workspace_dir: Path,
+    llm: FakeOpenAIServer,
+    cron_sent: Sent,
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    (workspace_dir / "HEARTBEAT.md").write_text(A_REAL_ITEM)
+    config_set("agents.defaults.heartbeat.model", "openai/gpt-4.1-mini")
+    if users_choice:  # the user's /model in the main session
+        session_patch(key=MAIN_KEY, changes={"model_override": users_choice})
+    llm.script(Text("HEARTBEAT_OK"), Text("Hello again."))
+
+    heartbeat = turn_ends(heartbeat_due(), django_capture_on_commit_callbacks)
+
+    assert heartbeat.run is not None
+    assert (heartbeat.run.model_override, heartbeat.run.model) == (
+        "openai/gpt-4.1-mini",
+        "openai/gpt-4.1-mini",
+    )
+    assert heartbeat.model == "openai/gpt-4.1-mini"  # cron.runs shows it
+    assert (heartbeat.heartbeat or {}).get("status") == "ok-token"
+    assert asked_models(llm) == ["gpt-4.1-mini"]
+    assert Session.objects.get(key=MAIN_KEY).model_override == users_choice
+
+    # The user's next turn in the same session is on the session's / agent's model again.
+    user = runs.run_start(session_key=MAIN_KEY, message="hello?", idempotency_key="dm-1").run
+    with django_capture_on_commit_callbacks(execute=True):
+        run_loop.run_advance(run_pk=user.pk)
+
+    user.refresh_from_db()
+    assert user.status == Run.Status.SUCCEEDED, user.error_message
+    assert (user.model_override, user.model) == ("", users_choice or "openai/gpt-4o-mini")
+    assert asked_models(llm) == ["gpt-4.1-mini", users_model]
+    assert Session.objects.get(key=MAIN_KEY).model_override == users_choice

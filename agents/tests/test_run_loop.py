@@ -285,6 +285,29 @@ def test_fallback_model_after_the_primary_fails(
     assert use_anthropic.requests[0].body["model"] == "claude-haiku-4-5"
 
 
+def test_a_runs_own_model_fails_over_to_the_agents_fallbacks(
+    agent: Agent,
+    use_openai: FakeOpenAIServer,
+    use_anthropic: FakeAnthropicServer,
+    enqueued: list[int],
+) -> None:
+    # A heartbeat's heartbeat.model: the run's primary, the agent's fallbacks after it.
+    agent.model_primary = "openai/gpt-4o-mini"
+    agent.model_fallbacks = ["anthropic/claude-haiku-4-5"]
+    agent.save()
+    use_openai.script(HttpError(529, type="overloaded_error"))
+    use_anthropic.script(Text("from the fallback"))
+    run = runs.run_start(
+        session_key="agent:main:main", message="hi", idempotency_key="r1", model="openai/o3"
+    ).run
+    run = advance(run)
+
+    assert run.status == Run.Status.SUCCEEDED, run.error_message
+    assert [r.body["model"] for r in use_openai.requests] == ["o3"]
+    assert run.model == "anthropic/claude-haiku-4-5"
+    assert use_anthropic.requests[0].body["model"] == "claude-haiku-4-5"
+
+
 def test_cooldowns_grow_and_a_success_clears_them(agent: Agent) -> None:
     from agents.providers import ProviderError
 

@@ -134,6 +134,7 @@ def test_start_is_idempotent_on_the_key(
         ({"session_key": "agent:ops:main"}, False, "names agent 'ops'"),
         ({"session_key": "agent:main:main", "agent_slug": "ops"}, True, "does not match"),
         ({"session_key": "main", "idempotency_key": " "}, False, "idempotencyKey is required"),
+        ({"session_key": "main", "model": "openai/" + "x" * 200}, False, "model is longer"),
     ],
 )
 def test_start_refuses_bad_targets(
@@ -155,6 +156,22 @@ def test_agent_without_a_key_uses_its_main_session(agent: Agent) -> None:
 
     assert run.session.key == "agent:ops:main"
     assert run.agent.slug == "ops"
+
+
+def test_a_model_for_one_run_is_its_primary_and_leaves_the_session_as_it_was(
+    agent: Agent, enqueued: list[int]
+) -> None:
+    runs.run_start(session_key="main", message="hi", idempotency_key="k0")
+    Session.objects.filter(key="agent:main:main").update(model_override="openai/gpt-4o")
+
+    run = runs.run_start(
+        session_key="main", message="hi", idempotency_key="k1", model=" anthropic/claude-x "
+    ).run
+    after = runs.run_start(session_key="main", message="hi", idempotency_key="k2").run
+
+    assert (run.model_override, run.model) == ("anthropic/claude-x", "anthropic/claude-x")
+    assert (after.model_override, after.model) == ("", "openai/gpt-4o")
+    assert Session.objects.get(key="agent:main:main").model_override == "openai/gpt-4o"
 
 
 # --- run_advance -----------------------------------------------------------------------

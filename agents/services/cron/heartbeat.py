@@ -12,8 +12,9 @@
   nothing to do (``empty-heartbeat-file``, no model call; a ``next-heartbeat`` system
   event waiting in the main session runs it anyway) or while the main session has
   a turn in flight (``requests-in-flight``, tried again shortly); else a turn in the
-  agent's main session (origin ``heartbeat``) with the heartbeat prompt, its reply to
-  the ``target`` chat unless it is an acknowledgement (``HEARTBEAT_OK``).
+  agent's main session (origin ``heartbeat``) with the heartbeat prompt, on
+  ``heartbeat.model`` if set (that turn only), its reply to the ``target`` chat unless
+  it is an acknowledgement (``HEARTBEAT_OK``).
 - ``heartbeat_outcome`` turns the ended turn into OpenClaw's ``heartbeat`` event
   (``ok-empty``, ``ok-token``, ``sent``, ``skipped``/``no-target``, ``failed``).
 """
@@ -212,6 +213,7 @@ def heartbeat_execute(job: CronJob, run: CronRun, *, agent: Agent, now: datetime
         idempotency_key=f"cron:{run.public_id}",
         origin=Run.Origin.HEARTBEAT,
         reply_to=_target(entry, agent.slug),
+        model=entry.config.model,  # this turn only: the session's /model choice stays
     ).run
 
 
