@@ -240,6 +240,12 @@ class HeartbeatConfig:
                 f"heartbeat.target {target!r} is not a target; use 'none', 'last' or a channel "
                 "such as 'telegram' (with heartbeat.to)"
             )
+        model = _text(merged, "model", example="'openai/gpt-4o-mini'")
+        provider, _, name = model.partition("/")
+        if model and not (provider.strip() and name.strip()):
+            raise HeartbeatConfigError(
+                f"heartbeat.model {model!r} is not provider/model, e.g. 'openai/gpt-4o-mini'"
+            )
         return cls(
             every_ms=every_ms,
             every=str(every_text).strip() if every_ms is not None else "disabled",
@@ -249,7 +255,7 @@ class HeartbeatConfig:
             prompt=_text(merged, "prompt", example="'Check the inbox.'"),
             ack_max_chars=ack,
             active_hours=_active_hours(merged.get("activeHours")),
-            model=_text(merged, "model", example="'openai/gpt-4o-mini'"),
+            model=model,
             agent_id=_text(merged, "agentId", example="'main'").lower(),
             raw=merged,
         )

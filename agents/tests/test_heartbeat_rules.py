@@ -141,6 +141,8 @@ def test_a_model_shows_in_the_summary() -> None:
         ({"target": "tele gram"}, "heartbeat.target 'tele gram' is not a target; use 'none'"),
         ({"target": 5}, "heartbeat.target takes a string"),
         ({"to": 123}, "heartbeat.to takes a string"),
+        ({"model": "gpt-4o-mini"}, "heartbeat.model 'gpt-4o-mini' is not provider/model"),
+        ({"model": "openai/"}, "is not provider/model, e.g. 'openai/gpt-4o-mini'"),
         ({"activeHours": "08:00-20:00"}, "heartbeat.activeHours takes an object"),
         ({"activeHours": {"start": "08:00"}}, "activeHours.end must be a time HH:MM"),
         ({"activeHours": {"start": "8", "end": "20:00"}}, "activeHours.start must be a time"),
