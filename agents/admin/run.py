@@ -83,7 +83,18 @@ class RunAdmin(RuntimeWrittenAdmin[Run]):
     fieldsets = [
         (
             None,
-            {"fields": ["run_id", "public_id", "agent", "session", "status", "origin", "model"]},
+            {
+                "fields": [
+                    "run_id",
+                    "public_id",
+                    "agent",
+                    "session",
+                    "status",
+                    "origin",
+                    "model",
+                    "model_override",
+                ]
+            },
         ),
         (
             "Progress",
