@@ -15,6 +15,8 @@ from channels.db import database_sync_to_async
 from pydantic import BaseModel, ValidationError
 
 from core.audit import Actor, acting
+from core.dbdown import CODE as DATABASE_UNAVAILABLE
+from core.dbdown import DATABASE_DOWN, RETRY_AFTER_MS, database_down_message, log_database_down
 from gateway import metrics
 from gateway import scopes as gw_scopes
 from gateway.frames import ErrorCode, error_shape, res_error, res_ok, validation_message
@@ -71,6 +73,23 @@ def call_actor(method: Method, ctx: CallContext) -> Actor | None:
     )
 
 
+def database_error_frame(request_id: str, method: str, exc: Exception) -> dict[str, Any]:
+    """The answer to a request whose database call failed for want of the database
+    (``core.dbdown``): retryable, as sent (a ``chat.send`` retried with the same
+    ``idempotencyKey`` starts its run once)."""
+    log_database_down(logger, method, exc)
+    return res_error(
+        request_id,
+        error_shape(
+            ErrorCode.UNAVAILABLE,
+            database_down_message(method, exc),
+            details={"code": DATABASE_UNAVAILABLE},
+            retryable=True,
+            retry_after_ms=RETRY_AFTER_MS,
+        ),
+    )
+
+
 def error_frame(request_id: str, exc: MethodError) -> dict[str, Any]:
     return res_error(
         request_id,
@@ -111,6 +130,9 @@ async def answer_frames(
     except MethodError as exc:
         timer.done(metrics.ERROR)
         yield error_frame(request_id, exc)
+    except DATABASE_DOWN as exc:
+        timer.done(metrics.ERROR)
+        yield database_error_frame(request_id, method.name, exc)
     except Exception:
         timer.done(metrics.ERROR)
         logger.exception("method %s failed", method.name)

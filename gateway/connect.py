@@ -21,12 +21,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.selectors import default_agent_slug
+from core import dbdown
 from gateway import authcache
 from gateway import scopes as gw_scopes
 from gateway.catalog.devices import device_pair_requested
 from gateway.frames import ConnectParams, ErrorCode
 from gateway.lib.device_auth import DeviceAuthError, VerifiedDevice, verify_device
-from gateway.lib.protocol import CLOSE_POLICY
+from gateway.lib.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
 from gateway.lib.tokens import token_hash
 from gateway.models import GatewayToken
 from pairing.models import Device
@@ -155,6 +156,16 @@ def _issue_device_token(device: Device) -> str:
     return token
 
 
+def _database_down(exc: BaseException) -> ConnectError:
+    return ConnectError(
+        ErrorCode.UNAVAILABLE,
+        dbdown.database_down_message("connect", exc),
+        details={"code": dbdown.CODE, "retryAfterMs": dbdown.RETRY_AFTER_MS},
+        close_code=CLOSE_TRY_AGAIN,
+    )
+
+
+@dbdown.raising("connect", _database_down)
 def gateway_connect_authenticate(
     *,
     params: ConnectParams,
@@ -170,7 +181,8 @@ def gateway_connect_authenticate(
     device from loopback is paired silently; from elsewhere it waits as a pending
     ``Device`` until approved (admin or ``device.pair.approve``). A paired device gets
     a fresh device token, which also authenticates it on later connects. Raises
-    ``ConnectError``; a pending pairing request it records is committed all the same.
+    ``ConnectError``; a pending pairing request it records is committed all the same,
+    and while the database is down the client is told so and to retry (close 1013).
     """
     authenticate = partial(
         _authenticate_or_raise,

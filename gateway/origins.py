@@ -32,6 +32,7 @@ trusted proxies (``core.ttlcache``, cleared when ``config set`` changes them).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from core import dbdown
 from core.ttlcache import TTLCache
 from gateway.selectors import config_entry_value
 
@@ -311,9 +313,16 @@ def policy() -> OriginPolicy:
 
 async def policy_ready(origin: str | None) -> None:
     """Load the policy when its cache expired: one small query per few seconds, and only
-    for connections that carry an ``Origin`` (``origin`` None: nothing to check)."""
+    for connections that carry an ``Origin`` (``origin`` None: nothing to check).
+
+    While the database is down, the policy loaded last stands in (``cached_policy``; the
+    environment's alone if none was loaded): a connect that needs the database is then
+    refused by its own call, saying that the database is down."""
     if origin is not None and not _policy.lookup(_KEY)[0]:
-        await database_sync_to_async(policy)()
+        try:
+            await database_sync_to_async(policy)()
+        except dbdown.DATABASE_DOWN as exc:
+            dbdown.log_database_down(logging.getLogger(__name__), "the origin policy", exc)
 
 
 def cached_policy() -> OriginPolicy:

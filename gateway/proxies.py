@@ -13,14 +13,18 @@ exemption) use the address this returns.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
+from core import dbdown
 from core.ttlcache import TTLCache
 from gateway.selectors import config_entry_value
+
+logger = logging.getLogger(__name__)
 
 CONFIG_PATH = "gateway.trustedProxies"
 # A change made on another host applies within this long (one small query per expiry,
@@ -135,8 +139,19 @@ def _load_and_keep() -> tuple[Network, ...]:
 
 
 def trusted_networks() -> tuple[Network, ...]:
-    """The trusted proxy networks (cached for a few seconds; may query the database)."""
-    return _networks.get_or_load(_KEY, _load_and_keep)
+    """The trusted proxy networks (cached for a few seconds; may query the database).
+
+    While the database is down, the networks loaded last stand in (the environment's,
+    if none was ever loaded): a request is then refused by its own database call, with
+    an error that says so, not by this lookup.
+    """
+    try:
+        return _networks.get_or_load(_KEY, _load_and_keep)
+    except dbdown.DATABASE_DOWN as exc:
+        dbdown.log_database_down(logger, "the trusted proxies", exc)
+        if not _last_loaded[0]:
+            _last_loaded[0] = parse_networks(settings.GATEWAY_TRUSTED_PROXIES)
+        return _last_loaded[0]
 
 
 def needs_lookup(headers: Mapping[str, str]) -> bool:

@@ -8,8 +8,8 @@ or are accepted and kept in the database. When it is back, with no process resta
 ``/ready`` is green, every run accepted meanwhile finishes once and its final reaches the
 client waiting on it, and new runs work.
 
-PostgreSQL going away is not tested here: it is shared with every other test on the
-machine, and this test cannot restart it without disturbing them.
+PostgreSQL going away is tested in tests/test_postgres_outage_process.py, with a
+PostgreSQL server of its own (tests/postgres_server.py).
 """
 
 from __future__ import annotations

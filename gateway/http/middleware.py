@@ -7,21 +7,28 @@ in the response's ``X-Request-ID`` and set as ``requestId`` in the log context
 database threads too. The request's latency is observed by route name, method and status
 class (``gateway.metrics``). WebSocket traffic does not pass here (Channels routes it).
 
+A view that meets the database down (``core.dbdown``) answers 503 with a JSON error that
+says so and ``Retry-After``, instead of Django's 500 and a traceback per request.
+
 Sync and async capable, so Django's ASGI handler chains it without a thread hop.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
+from core import dbdown
 from core.logging import log_context
 from gateway import metrics
+
+logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Letters, digits and the punctuation of common trace ids; anything else (or longer) is
@@ -71,6 +78,19 @@ class RequestContextMiddleware:
         with log_context(requestId=request_id):
             response = await self.get_response(request)  # type: ignore[misc]
         return _finish(request, response, request_id, started)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase | None:
+        if not isinstance(exc, dbdown.DATABASE_DOWN):
+            return None  # Django's own handling
+        what = f"{request.method} {request.path}"
+        dbdown.log_database_down(logger, what, exc)
+        error = {
+            "type": "service_unavailable",
+            "code": dbdown.CODE,
+            "message": dbdown.database_down_message(what, exc),
+        }
+        retry_after_s = str(max(1, dbdown.RETRY_AFTER_MS // 1000))
+        return JsonResponse({"error": error}, status=503, headers={"Retry-After": retry_after_s})
 
 
 def _finish(

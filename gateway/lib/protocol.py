@@ -21,6 +21,7 @@ CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_RESTART = 1012
+CLOSE_TRY_AGAIN = 1013  # a part the gateway needs (the database) is down for now
 
 CLIENT_IDS = frozenset(
     {
