@@ -13,6 +13,7 @@ from agents.runtime.enqueue import RUN_ADVANCE_TASK
 from agents.runtime.loop import run_advance
 from agents.services.compaction import COMPACT_TASK, session_compact_answer
 from agents.services.cron import CRON_RUN_TASK, CRON_TICK_TASK, cron_run_execute, cron_tick
+from core.dbdown import chore
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def session_compact_task(key: str, request_id: str, instructions: str | None = N
     soft_time_limit=50,
     time_limit=60,
 )
+@chore("cron tick")
 def cron_tick_task() -> None:
     """Finish cron runs that ended; claim and enqueue the jobs that are due."""
     close_old_connections()

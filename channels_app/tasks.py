@@ -16,6 +16,7 @@ from channels_app.services.sending import outbound_send
 from channels_app.services.sweep import channel_work_sweep
 from channels_app.services.typing import TYPING_SEND_TASK, typing_send, typing_tick
 from channels_app.work import INBOUND_TASK, OUTBOUND_TASK, POLL_TASK
+from core.dbdown import chore
 from core.leases import lease_owner_id
 
 
@@ -63,6 +64,7 @@ def typing_send_task(kind: str, account_id: str, chat_id: str, thread_id: str) -
 
 
 @shared_task(name="channels.sweep", base=DjangoTask, ignore_result=True)
+@chore("channel sweep")
 def channel_sweep_task() -> None:
     """Typing in chats with a running run; channel work another process stored; missing
     pollers (every CHANNEL_SWEEP_SECONDS, 4 s)."""

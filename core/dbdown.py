@@ -14,6 +14,8 @@ Deadlocks and lock timeouts raise ``OperationalError`` too; "retry" is right for
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -56,6 +58,54 @@ def raising(
             except DATABASE_DOWN as exc:
                 log_database_down(logger, what, exc)
                 raise error(exc) from None
+
+        return wrapped
+
+    return decorate
+
+
+class Outage:
+    """A loop or a periodic chore that meets the database down every few seconds logs
+    the outage once when it starts and once when it ends, not a traceback per try."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            first = self._since is None
+            if first:
+                self._since = time.monotonic()
+        if first:
+            log_database_down(logger, self.what, exc)
+
+    def ok(self) -> None:
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            logger.info(
+                "%s: the database answers again (after %.0f s)",
+                self.what,
+                time.monotonic() - since,
+            )
+
+
+def chore(what: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Decorate a periodic task (a sweep, the cron tick): the database being down skips
+    this round with the outage logged once (``Outage``); the next round tries again."""
+    outage = Outage(what)
+
+    def decorate(fn: Callable[P, None]) -> Callable[P, None]:
+        @wraps(fn)
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> None:
+            try:
+                fn(*args, **kwargs)
+            except DATABASE_DOWN as exc:
+                outage.failed(exc)
+                return
+            outage.ok()
 
         return wrapped
 

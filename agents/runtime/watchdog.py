@@ -35,6 +35,7 @@ from django.db import close_old_connections, connection
 
 from agents.models import Run
 from agents.providers import _interrupt
+from core.dbdown import DATABASE_DOWN, Outage
 from core.leases import lease_release
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class Watchdog:
         self._shutting_down = False
         self._thread: threading.Thread | None = None
         self._idle = True  # the thread waits for a run to register (no timed polling)
+        self._outage = Outage("run watchdog")
 
     # --- the turn's side ---------------------------------------------------------------
     def register(self, flight: Flight) -> Flight:
@@ -200,10 +202,15 @@ class Watchdog:
             try:
                 close_old_connections()
                 self._look(flights)
+            except DATABASE_DOWN as exc:
+                # The watchdog outlives a database outage (logged once); it looks again.
+                self._outage.failed(exc)
+                time.sleep(POLL_S)
             except Exception:
-                # The watchdog must outlive a database hiccup; it looks again next time.
                 logger.exception("run watchdog: checking the runs in flight failed")
                 time.sleep(POLL_S)
+            else:
+                self._outage.ok()
 
     def _look(self, flights: list[Flight]) -> None:
         now = time.monotonic()
