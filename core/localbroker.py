@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
 from queue import Empty
 from time import monotonic
@@ -34,6 +35,11 @@ SOCKET_ENV = "OPENCLAW_BROKER_SOCKET"
 KEY_ENV = "OPENCLAW_BROKER_KEY"
 # The longest a worker's get waits in the gateway before it looks around (shutdown).
 GET_WAIT_MAX_S = 2.0
+# Set in a worker process (gateway.workers.watch_parent): called when the connection to
+# the gateway's broker is lost, before the error is raised. When the gateway died, it
+# ends the process as the gateway's pipe closing does, instead of Celery's worker
+# reporting an "unrecoverable error" with a traceback first.
+on_lost: Callable[[], None] | None = None
 
 
 class BrokerServer:
@@ -196,6 +202,8 @@ class Channel(virtual.Channel):
             except (OSError, EOFError) as exc:
                 self._conn.close()
                 self._conn = None
+                if on_lost is not None:
+                    on_lost()  # a worker process whose gateway died ends here, quietly
                 raise ConnectionError(f"lost the gateway's broker: {exc}") from exc
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:

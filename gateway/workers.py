@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ from typing import Any
 from django.conf import settings
 
 from channels_app.services.polling import pollers_ensure
+from core import localbroker
 from core.leases import work_recover
 
 logger = logging.getLogger(__name__)
@@ -182,3 +184,11 @@ def watch_parent() -> None:
         os._exit(70)  # EX_SOFTWARE: like a SIGKILL, nothing more runs here
 
     threading.Thread(target=wait, name="gateway-pipe", daemon=True).start()
+
+    def broker_lost() -> None:
+        # The gateway's sockets close as it dies, the pipe with them: when the pipe says
+        # so within a second, this process ends as above; else the error is raised.
+        if select.select([fd], [], [], 1.0)[0]:
+            os._exit(70)
+
+    localbroker.on_lost = broker_lost
