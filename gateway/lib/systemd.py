@@ -122,6 +122,8 @@ def _unit(
         "Restart=always",
         "RestartSec=5",
         "KillSignal=SIGTERM",
+        # Each WebSocket is a file descriptor; systemd's default soft limit is 1024.
+        "LimitNOFILE=65536",
         *service,
         "UMask=0077",
         *(["NoNewPrivileges=yes"] if spec.system else []),
