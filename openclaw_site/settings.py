@@ -268,6 +268,8 @@ DATABASES = {"default": default_database(DATABASE_URL, team_mode=TEAM_MODE, data
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channel layer ------------------------------------------------------------------
+# Channels' own layer: the gateway's events do not use it (gateway/bus_redis.py, Redis
+# pub/sub, has no group membership for a Redis restart or group_expiry to drop).
 if REDIS_URL:
     CHANNEL_LAYERS: dict[str, Any] = {
         "default": {
