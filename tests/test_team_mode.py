@@ -76,8 +76,9 @@ def test_a_chat_turn_runs_on_a_separate_worker_and_idle_sockets_stay_open(
          "--without-mingle", "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
         cwd=REPO, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    gw = GatewayProcess(env).start()
+    gw = GatewayProcess(env)
     try:
+        gw.start()  # inside the try: a gateway that fails to start must not leave the worker
 
         async def scenario() -> tuple[list[dict[str, Any]], int, bool]:
             idle = await _connect(gw.port)
