@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing.process
 import os
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,3 +75,17 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime + stime
     return total / CLK_TCK
+
+
+def stop_workers(procs: Sequence[multiprocessing.process.BaseProcess], join_s: float = 10) -> None:
+    """Join each started load process; terminate, then kill, any that lingers."""
+    for proc in procs:
+        if proc.pid is None:
+            continue  # never started
+        proc.join(timeout=join_s)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)

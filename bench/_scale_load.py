@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from bench._client import close_all, open_many
+from bench._proc import stop_workers
 from bench._servers import raise_nofile
 from bench._turns import open_client
 
@@ -171,19 +172,6 @@ def chat_worker(job: ChatJob, barrier: Barrier, out: Out) -> None:  # type: igno
     out.put(("result", result))
 
 
-def _stop(procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
-    for proc in procs:
-        if proc.pid is None:
-            continue
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(timeout=5)
-
-
 def chat_load(
     ports: Sequence[int],
     *,
@@ -233,7 +221,7 @@ def chat_load(
             elif kind == "result":
                 results.append(value)
     finally:
-        _stop(procs)
+        stop_workers(procs, join_s=30)
         out.close()
     assert answer is not None
     merged = {
@@ -304,7 +292,7 @@ def hold_idle(
             (alive if kind == "alive" else errors).append(value)
     finally:
         release.set()
-        _stop(procs)
+        stop_workers(procs, join_s=30)
         out.close()
     return {
         "opened": sum(o["opened"] for o in opened),

@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -52,7 +51,7 @@ from bench._client import (
     open_many,
     wait_for_id,
 )
-from bench._proc import cpu_seconds, free_port, rss_mb
+from bench._proc import cpu_seconds, free_port, rss_mb, stop_workers
 from bench._servers import (
     base_env,
     daphne_cmd,
@@ -211,20 +210,6 @@ def load_worker(
         out.put(("error", f"worker {job.worker}: {exc!r}"))
         return
     out.put(("result", result))
-
-
-def stop_workers(procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
-    """Join each started worker; terminate, then kill, any that lingers."""
-    for proc in procs:
-        if proc.pid is None:
-            continue  # never started
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(timeout=5)
 
 
 def measure_throughput(
